@@ -1,0 +1,134 @@
+"""Typed view of params.yaml: the only place tunables live.
+
+Every stage loads params through `load_params`, so a typo or an unknown key fails loudly
+(`extra="forbid"`) instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bikecast import paths
+
+
+class ConfigError(ValueError):
+    """params.yaml is missing, malformed or holds a value the pipeline cannot use."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_timestamp(value: object, what: str = "timestamp") -> pd.Timestamp:
+    """Parse an ISO-8601 timestamp with an explicit offset into UTC."""
+    try:
+        ts = pd.Timestamp(str(value))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what} {value!r} is not an ISO-8601 timestamp") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"{what} {value!r} is not an ISO-8601 timestamp")
+    if ts.tzinfo is None:
+        raise ValueError(
+            f"{what} {value!r} has no UTC offset; write it like 2011-12-31T23:00:00-05:00 "
+            "or 2012-01-01T04:00:00Z"
+        )
+    return ts.tz_convert("UTC")
+
+
+class IngestParams(_Section):
+    source: Literal["replay", "capital_bikeshare"] = "replay"
+    path: str = "data/seed/bikeshare_dc_2011.csv.gz"
+    as_of: str
+    step: str = "7D"
+
+    @field_validator("as_of")
+    @classmethod
+    def _as_of_is_timestamp(cls, value: str) -> str:
+        parse_timestamp(value, "ingest.as_of")
+        return value
+
+    @field_validator("step")
+    @classmethod
+    def _step_is_duration(cls, value: str) -> str:
+        try:
+            delta = pd.Timedelta(value)
+        except ValueError as exc:
+            raise ValueError(f"ingest.step {value!r} is not a duration like 7D or 24h") from exc
+        if delta < timedelta(hours=1):
+            raise ValueError(f"ingest.step {value!r} must be at least one hour")
+        return value
+
+    @property
+    def as_of_utc(self) -> pd.Timestamp:
+        return parse_timestamp(self.as_of, "ingest.as_of")
+
+
+class ValidateParams(_Section):
+    max_bad_fraction: float = Field(0.01, ge=0, le=1)
+    max_missing_fraction: float = Field(0.05, ge=0, le=1)
+
+
+class SplitParams(_Section):
+    test_days: int = Field(28, ge=1)
+
+
+class TrainParams(_Section):
+    n_estimators: int = Field(800, ge=1)
+    max_depth: int = Field(6, ge=1, le=16)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    min_child_weight: float = Field(1.0, ge=0)
+    reg_lambda: float = Field(1.0, ge=0)
+    early_stopping_rounds: int = Field(50, ge=1)
+    valid_days: int = Field(14, ge=1)
+    seed: int = 42
+
+
+class GateParams(_Section):
+    tolerance: float = Field(0.02, ge=0)
+
+
+class ServeParams(_Section):
+    max_batch: int = Field(10_000, ge=1)
+
+
+class Params(_Section):
+    ingest: IngestParams
+    validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
+    split: SplitParams = Field(default_factory=SplitParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    gate: GateParams = Field(default_factory=GateParams)
+    serve: ServeParams = Field(default_factory=ServeParams)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def validate_params(self) -> ValidateParams:
+        return self.validate_
+
+
+def load_params(path: str | Path = paths.PARAMS) -> Params:
+    """Read and validate params.yaml; raise ConfigError with every problem listed."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path} not found: run bikecast from the repository root") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of sections, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

@@ -1,0 +1,22 @@
+"""Every file the pipeline reads or writes, named once.
+
+dvc.yaml declares the same paths as deps/outs; tests/unit/test_dvc_yaml.py checks the two
+agree so they cannot drift apart.
+"""
+
+from pathlib import Path
+
+RAW = Path("data/raw/hourly.parquet")
+INTERIM = Path("data/interim/hourly.parquet")
+QUARANTINE = Path("data/quarantine/rejected.csv")
+FEATURES = Path("data/features/features.parquet")
+TRAIN = Path("data/split/train.parquet")
+TEST = Path("data/split/test.parquet")
+MODEL = Path("models/model.ubj")
+MODEL_META = Path("models/model.json")
+DVCLIVE_DIR = Path("dvclive")
+VALIDATE_METRICS = Path("metrics/validate.json")
+EVALUATE_METRICS = Path("metrics/evaluate.json")
+PREDICTIONS_PLOT = Path("metrics/plots/predictions.csv")
+RESIDUALS_PLOT = Path("metrics/plots/residuals_by_hour.csv")
+PARAMS = Path("params.yaml")

@@ -1,0 +1,1 @@
+"""Data sources: each turns something outside the repository into canonical hourly rows."""

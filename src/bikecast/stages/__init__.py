@@ -1,0 +1,1 @@
+"""One module per DVC stage: read inputs, call pure functions, write outputs atomically."""

@@ -1,0 +1,54 @@
+"""ingest: the chosen source, revealed up to `ingest.as_of` → data/raw/hourly.parquet."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from bikecast import io, paths
+from bikecast.config import IngestParams, Params
+from bikecast.schema import DataError, parse_timestamps, read_canonical
+
+log = logging.getLogger(__name__)
+
+
+def reveal(frame: pd.DataFrame, as_of: pd.Timestamp, where: str) -> pd.DataFrame:
+    """Keep rows up to and including `as_of`.
+
+    Rows whose timestamp cannot be parsed are kept so that validate quarantines them with a
+    reason instead of them vanishing here.
+    """
+    stamps = parse_timestamps(frame["timestamp"])
+    if stamps.notna().sum() == 0:
+        raise DataError(f"{where}: no row has a parseable timestamp")
+    first = stamps.min()
+    if as_of < first:
+        raise DataError(
+            f"ingest.as_of {as_of.isoformat()} is before the first row of {where} "
+            f"({first.isoformat()}): nothing to ingest"
+        )
+    keep = stamps.isna() | (stamps <= as_of)
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def replay(params: IngestParams) -> pd.DataFrame:
+    """A canonical file on disk, as if it had arrived only up to as_of."""
+    return reveal(read_canonical(params.path), params.as_of_utc, params.path)
+
+
+def load_source(params: IngestParams) -> pd.DataFrame:
+    if params.source == "replay":
+        return replay(params)
+    if params.source == "capital_bikeshare":
+        from bikecast.sources.capital_bikeshare import fetch
+
+        return fetch(params)
+    raise DataError(f"unknown ingest.source {params.source!r}")  # config rejects it first
+
+
+def run(params: Params) -> pd.DataFrame:
+    frame = load_source(params.ingest)
+    io.write_parquet(frame, paths.RAW)
+    log.info("ingest: %d rows up to %s → %s", len(frame), params.ingest.as_of, paths.RAW)
+    return frame

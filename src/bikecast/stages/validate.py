@@ -1,0 +1,164 @@
+"""validate: schema, range, duplicate and continuity checks → data/interim/.
+
+Bad rows are not dropped silently: each goes to data/quarantine/rejected.csv with the
+reasons it failed. The stage fails when the bad fraction exceeds
+`validate.max_bad_fraction` or too many hours are missing (`validate.max_missing_fraction`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from bikecast import io, paths
+from bikecast.config import Params, ValidateParams
+from bikecast.schema import COLUMNS, COUNT_COLUMNS, DataError, canonical_schema, parse_timestamps
+
+log = logging.getLogger(__name__)
+FLOAT_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
+
+
+@dataclass(frozen=True)
+class Validated:
+    valid: pd.DataFrame  # typed canonical rows, sorted by timestamp
+    quarantine: pd.DataFrame  # the original values of rejected rows + a `reason` column
+    report: dict
+
+
+Reasons = dict[int, list[tuple[str, object]]]  # row → [(column: problem, offending value)]
+
+
+def _coerce(raw: pd.DataFrame) -> tuple[pd.DataFrame, Reasons]:
+    """Type every column; values that cannot be typed become reasons, not exceptions."""
+    reasons: Reasons = {}
+
+    def flag(column: str, mask: pd.Series, problem: str) -> None:
+        for idx in mask[mask].index:
+            reasons.setdefault(idx, []).append((f"{column}: {problem}", raw.at[idx, column]))
+
+    typed = pd.DataFrame(index=raw.index)
+    typed["timestamp"] = parse_timestamps(raw["timestamp"])
+    flag("timestamp", typed["timestamp"].isna(), "not ISO-8601 with a UTC offset")
+    for column in COUNT_COLUMNS:
+        values = pd.to_numeric(raw[column], errors="coerce").astype("float64")
+        flag(column, values.isna(), "not a number")
+        fractional = values.notna() & (values != np.round(values))
+        flag(column, fractional, "not a whole number")
+        typed[column] = values.where(~fractional)
+    for column in FLOAT_COLUMNS:
+        values = pd.to_numeric(raw[column], errors="coerce").astype("float64")
+        flag(column, ~np.isfinite(values), "not a finite number")
+        typed[column] = values.where(np.isfinite(values))
+    typed["weather"] = raw["weather"].astype("string").str.strip().astype(object)
+    return typed, reasons
+
+
+def _schema_reasons(typed: pd.DataFrame) -> Reasons:
+    """Run the pandera schema lazily and turn every failure case into a row reason."""
+    import pandera.errors
+
+    typed = typed.astype({c: "int64" for c in COUNT_COLUMNS})
+    try:
+        canonical_schema().validate(typed, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        reasons: Reasons = {}
+        cases = exc.failure_cases
+        for case in cases.itertuples(index=False):
+            if pd.isna(case.index):
+                raise DataError(f"schema check failed for the whole frame: {case.check}") from exc
+            column = case.column if isinstance(case.column, str) else "row"
+            reasons.setdefault(int(case.index), []).append(
+                (f"{column}: {case.check}", case.failure_case)
+            )
+        return reasons
+    return {}
+
+
+def _continuity(valid: pd.DataFrame) -> dict:
+    stamps = valid["timestamp"]
+    if stamps.empty:
+        return {"missing_hours": 0, "missing_fraction": 0.0, "longest_gap_hours": 0}
+    expected = int((stamps.iloc[-1] - stamps.iloc[0]) / pd.Timedelta(hours=1)) + 1
+    steps = stamps.diff().dropna() / pd.Timedelta(hours=1)
+    return {
+        "missing_hours": expected - len(stamps),
+        "missing_fraction": round((expected - len(stamps)) / expected, 6),
+        "longest_gap_hours": int(max(steps.max() - 1, 0)) if len(steps) else 0,
+    }
+
+
+def validate_frame(raw: pd.DataFrame) -> Validated:
+    """Split raw rows into valid typed rows and quarantined rows with reasons."""
+    raw = raw.reset_index(drop=True)
+    typed, reasons = _coerce(raw)
+    clean = typed.drop(index=list(reasons))
+    for idx, why in _schema_reasons(clean).items():
+        reasons.setdefault(idx, []).extend(why)
+    dupes = typed["timestamp"].notna() & typed["timestamp"].duplicated(keep=False)
+    for idx in dupes[dupes].index:
+        reasons.setdefault(idx, []).append(
+            ("timestamp: duplicated hour, every copy rejected", raw.at[idx, "timestamp"])
+        )
+
+    bad = sorted(reasons)
+    valid = (
+        typed.drop(index=bad)
+        .astype({c: "int64" for c in COUNT_COLUMNS})
+        .sort_values("timestamp", ignore_index=True)[list(COLUMNS)]
+    )
+    quarantine = raw.loc[bad].assign(
+        reason=["; ".join(f"{kind} (got {value!r})" for kind, value in reasons[i]) for i in bad]
+    )
+    kinds = Counter(kind for i in bad for kind, _ in reasons[i])
+    report = {
+        "rows": len(raw),
+        "valid_rows": len(valid),
+        "quarantined_rows": len(bad),
+        "bad_fraction": round(len(bad) / len(raw), 6) if len(raw) else 0.0,
+        "reasons": dict(kinds.most_common()),
+        "first": valid["timestamp"].iloc[0].isoformat() if len(valid) else None,
+        "last": valid["timestamp"].iloc[-1].isoformat() if len(valid) else None,
+        **_continuity(valid),
+    }
+    return Validated(valid=valid, quarantine=quarantine, report=report)
+
+
+def check_thresholds(result: Validated, params: ValidateParams, where: str) -> None:
+    report = result.report
+    if report["valid_rows"] == 0:
+        raise DataError(f"{where}: no valid rows ({report['rows']} rejected): {report['reasons']}")
+    if report["bad_fraction"] > params.max_bad_fraction:
+        examples = "\n".join(
+            f"  row {i}: {r}" for i, r in result.quarantine["reason"].head(5).items()
+        )
+        raise DataError(
+            f"{where}: {report['quarantined_rows']} of {report['rows']} rows are bad "
+            f"({report['bad_fraction']:.2%} > validate.max_bad_fraction "
+            f"{params.max_bad_fraction:.2%}). Reasons: {report['reasons']}\n{examples}"
+        )
+    if report["missing_fraction"] > params.max_missing_fraction:
+        raise DataError(
+            f"{where}: {report['missing_hours']} hours are missing between {report['first']} "
+            f"and {report['last']} ({report['missing_fraction']:.2%} > "
+            f"validate.max_missing_fraction {params.max_missing_fraction:.2%}; longest gap "
+            f"{report['longest_gap_hours']} h)"
+        )
+
+
+def run(params: Params) -> Validated:
+    result = validate_frame(pd.read_parquet(paths.RAW))
+    check_thresholds(result, params.validate_params, str(paths.RAW))
+    io.write_csv(result.quarantine, paths.QUARANTINE)
+    io.write_json(result.report, paths.VALIDATE_METRICS)
+    io.write_parquet(result.valid, paths.INTERIM)
+    log.info(
+        "validate: %d valid, %d quarantined, %d hours missing",
+        result.report["valid_rows"],
+        result.report["quarantined_rows"],
+        result.report["missing_hours"],
+    )
+    return result
