@@ -1,0 +1,66 @@
+"""Shared fixtures. The expensive one, `pipeline_repo`, runs the real `dvc repro` once per
+test session in a temporary copy of this repository; integration tests share it read-only
+(copy it with `clone_pipeline_repo` before changing anything)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "data" / "seed" / "bikeshare_dc_2011.csv.gz"
+BIN = Path(sys.executable).parent  # the venv's bin: bikecast and dvc live here
+# What a fresh clone of the repository contains that the pipeline needs.
+REPO_FILES = ("pyproject.toml", "params.yaml", "dvc.yaml", "dvc.lock", ".dvcignore", ".gitignore")
+REPO_DIRS = ("src", "data/seed", ".dvc")
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command with the venv first on PATH; show its output when it fails."""
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    env.update(kwargs.pop("env", {}))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    return proc
+
+
+def copy_repo(dest: Path) -> Path:
+    """A git repository holding what a clean clone of bikecast holds (no outputs, no cache)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in REPO_FILES:
+        if (ROOT / name).exists():
+            shutil.copy2(ROOT / name, dest / name)
+    for name in REPO_DIRS:
+        shutil.copytree(
+            ROOT / name,
+            dest / name,
+            ignore=shutil.ignore_patterns("__pycache__", "tmp", "cache", "config.local"),
+        )
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"], dest)
+    return dest
+
+
+@pytest.fixture(scope="session")
+def pipeline_repo(tmp_path_factory) -> Path:
+    """A temp copy of the repo after a real `dvc repro` on the seed. Treat as read-only."""
+    repo = copy_repo(tmp_path_factory.mktemp("pipeline") / "repo")
+    run(["dvc", "repro", "--force"], repo)
+    return repo
+
+
+@pytest.fixture
+def clone_pipeline_repo(pipeline_repo, tmp_path) -> Path:
+    """A private copy of `pipeline_repo` (outputs and DVC cache included) to change freely."""
+    dest = tmp_path / "repo"
+    shutil.copytree(pipeline_repo, dest, symlinks=True)
+    return dest
