@@ -27,7 +27,8 @@ def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.C
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, **kwargs)
     if check and proc.returncode != 0:
         raise AssertionError(
-            f"{' '.join(cmd)} exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            f"{' '.join(cmd)} exited {proc.returncode}\n"
+            f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
         )
     return proc
 
@@ -64,3 +65,40 @@ def clone_pipeline_repo(pipeline_repo, tmp_path) -> Path:
     dest = tmp_path / "repo"
     shutil.copytree(pipeline_repo, dest, symlinks=True)
     return dest
+
+
+def make_canonical(hours: int = 72, start: str = "2011-06-01T04:00Z", seed: int = 0):
+    """Synthetic canonical rows (typed) with a daily rhythm, for unit tests."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    stamps = pd.date_range(start, periods=hours, freq="h", tz="UTC")
+    hour = stamps.tz_convert("America/New_York").hour.to_numpy()
+    casual = rng.poisson(5 + 20 * np.exp(-((hour - 15) ** 2) / 18))
+    registered = rng.poisson(10 + 150 * np.exp(-((hour - 8) ** 2) / 4))
+    return pd.DataFrame(
+        {
+            "timestamp": stamps,
+            "rentals": casual + registered,
+            "casual": casual,
+            "registered": registered,
+            "temp_c": np.round(20 + 5 * np.sin(hour / 24 * 2 * np.pi), 2),
+            "feels_like_c": np.round(21 + 5 * np.sin(hour / 24 * 2 * np.pi), 2),
+            "humidity_pct": np.round(rng.uniform(30, 90, hours), 1),
+            "wind_kmh": np.round(rng.uniform(0, 30, hours), 2),
+            "weather": rng.choice(["clear", "mist", "light_precip"], hours),
+        }
+    )
+
+
+def as_text(frame):
+    """The canonical frame as its CSV text values (what read_canonical returns)."""
+    out = frame.copy()
+    out["timestamp"] = out["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return out.astype(str).astype("string")
+
+
+@pytest.fixture
+def canonical():
+    return make_canonical()

@@ -118,5 +118,277 @@ def evaluate() -> None:
     stage.run()
 
 
+# --- GitOps helpers the workflows call (logic lives in bikecast/gitops.py) ------------------
+GithubOutput = Annotated[
+    Path | None,
+    typer.Option(
+        "--github-output",
+        envvar="GITHUB_OUTPUT",
+        help="Append key=value lines here (GitHub sets $GITHUB_OUTPUT in every step).",
+    ),
+]
+
+
+def _gitops_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from bikecast.gitops import GitopsError
+
+        try:
+            return func(*args, **kwargs)
+        except GitopsError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command("retrain-info")
+@user_errors
+@_gitops_errors
+def retrain_info(params: ParamsOption = paths.PARAMS, github_output: GithubOutput = None) -> None:
+    """Print branch (retrain/<date of ingest.as_of>), as_of, model_version and PR title."""
+    from bikecast import gitops
+
+    typer.echo(gitops.append_outputs(gitops.retrain_info(params), github_output), nl=False)
+
+
+@app.command("model-version")
+@user_errors
+@_gitops_errors
+def model_version_cmd(
+    card: Annotated[Path, typer.Option(help="Model card (models/model.json).")] = paths.MODEL_META,
+    model: Annotated[
+        Path | None, typer.Option(help="Also check this model file's sha256 against the card.")
+    ] = None,
+    github_output: GithubOutput = None,
+) -> None:
+    """Print the model version (short content hash) recorded in the model card."""
+    from bikecast import gitops
+
+    version = gitops.model_version(card, model)
+    if github_output is not None:
+        gitops.append_outputs({"version": version}, github_output)
+    typer.echo(version)
+
+
+@app.command()
+@_gitops_errors
+def smoke(
+    url: Annotated[str, typer.Option(help="Base URL of the deployed API.")],
+    expect_version: Annotated[str, typer.Option(help="Model version /model must report.")],
+    attempts: Annotated[int, typer.Option(min=1, help="Tries before giving up.")] = 10,
+    delay: Annotated[float, typer.Option(min=0, help="Seconds between tries.")] = 3.0,
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 5.0,
+) -> None:
+    """Poll GET <url>/model until it serves the expected model version; exit 1 if it never does."""
+    from bikecast import gitops
+
+    result = gitops.smoke(url, expect_version, attempts=attempts, delay=delay, timeout=timeout)
+    if not result.ok:
+        typer.echo(
+            f"error: smoke test failed after {result.attempts} tries: {result.message}", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"ok: {result.message} (try {result.attempts})")
+
+
+@app.command("lock-check")
+@_gitops_errors
+def lock_check() -> None:
+    """Fail when code, params or commands differ from dvc.lock (missing outputs are fine)."""
+    from bikecast import gitops
+
+    problems = gitops.lock_problems(gitops.dvc_status())
+    if problems:
+        typer.echo("error: dvc.lock is stale; run `dvc repro` and commit dvc.lock:", err=True)
+        for problem in problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(1)
+    typer.echo("ok: dvc.lock matches the code, params and commands")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@_gitops_errors
+def outcome(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Option("--output", help="Output name to set true/false.")],
+    false_code: Annotated[
+        list[int],
+        typer.Option("--false-code", help="Exit code that means 'no', not an error (repeatable)."),
+    ],
+    github_output: GithubOutput = None,
+) -> None:
+    """Run the command after `--`: exit 0 sets <output>=true, a --false-code sets it false.
+
+    Any other exit code fails with that code. This lets a workflow stop cleanly on
+    `bikecast advance`'s "no new data" status without shell logic in YAML.
+    """
+    from bikecast import gitops
+
+    code, text = gitops.run_outcome(ctx.args, false_code, name, github_output)
+    if text:
+        typer.echo(text, nl=False)
+    raise typer.Exit(code)
+
+
+@app.command("advance")
+@user_errors
+def advance_cmd(params: ParamsOption = paths.PARAMS) -> None:
+    """Move ingest.as_of in params.yaml to what the source can deliver.
+
+    Exit 0: moved (old and new window printed); 3: nothing new, params.yaml unchanged;
+    1: error. replay moves by ingest.step up to the end of the file.
+    """
+    from bikecast import advance
+
+    result = advance.run(params)
+    typer.echo(result.describe())
+    if not result.changed:
+        raise typer.Exit(advance.NOTHING_NEW)
+
+
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (0.0.0.0 only inside a container).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model file; its card is the .json beside it. "
+            "Default: $BIKECAST_MODEL_PATH or models/model.ubj."
+        ),
+    ] = None,
+    access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = True,
+) -> None:
+    """Serve the model over HTTP: /predict, /health, /ready, /model, /metrics (Prometheus)."""
+    import uvicorn
+
+    from bikecast.serve import ServeSettings, create_app
+    from bikecast.serve.settings import detect_git_sha
+
+    settings = ServeSettings(**({"model_path": model} if model is not None else {}))
+    if settings.git_sha == "unknown":
+        settings = settings.model_copy(update={"git_sha": detect_git_sha()})
+    uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_config=None)
+
+
+# --- model-change review: champion vs challenger, and the PR report (bikecast/compare.py) -----
+BaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base",
+        help="Git revision holding the champion model. Default: origin/main if known, else main.",
+    ),
+]
+AllowStaleOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-stale",
+        help="Compare even when data/model files or params differ from dvc.lock.",
+    ),
+]
+
+
+def _compare_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from bikecast.compare import CompareError
+        from bikecast.gitrev import GitError
+
+        try:
+            return func(*args, **kwargs)
+        except (CompareError, GitError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@user_errors
+@_compare_errors
+def compare(base: BaseOption = None, allow_stale: AllowStaleOption = False) -> None:
+    """Score the base revision's model (with its own code) and the current one on the same
+    test window; write metrics/compare.json and gate on gate.tolerance.
+
+    Exit 0: pass or no_base (the base has no model yet); 3: fail (challenger RMSLE worse
+    than the champion's by more than gate.tolerance); 1: could not compare.
+    """
+    from bikecast import compare as comparing
+
+    result = comparing.run(base, allow_stale=allow_stale)
+    typer.echo(f"{result.verdict}: {result.result['reason']}")
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+@user_errors
+@_compare_errors
+def report(
+    base: BaseOption = None,
+    out: Annotated[
+        Path, typer.Option("--out", help="Markdown file to write; PNGs go beside it.")
+    ] = Path("reports/pr_report.md"),
+    allow_stale: AllowStaleOption = False,
+) -> None:
+    """Write the PR report (verdict, metrics table, params/data/drift changes, plots).
+
+    Reuses metrics/compare.json when it is for the same base, HEAD and model, otherwise runs
+    compare first. Exit 0 whatever the verdict (gate with `bikecast compare`); 1: error.
+    """
+    from bikecast import report as reporting
+
+    result = reporting.run(base, out, allow_stale=allow_stale)
+    typer.echo(f"{out} ({result['verdict']})")
+
+
+@app.command()
+@user_errors
+def drift(params: ParamsOption = paths.PARAMS) -> None:
+    """Evidently drift of the test window vs a like-with-like reference → reports/, metrics/."""
+    from bikecast.stages import drift as stage
+
+    stage.run(_params(params))
+
+
+@app.command()
+@user_errors
+def tune(
+    params: ParamsOption = paths.PARAMS,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=V1,V2,... of a train.* parameter; repeat for more."),
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Rolling-origin folds at the end of train.")] = 4,
+    fold_days: Annotated[int, typer.Option(help="Days per fold.")] = 28,
+    out: Annotated[Path, typer.Option(help="Where to write all results.")] = Path(
+        "reports/tuning.json"
+    ),
+) -> None:
+    """Choose train.* by time-series cross-validation inside the train split only."""
+    import pandas as pd
+
+    from bikecast import io
+    from bikecast.tune import grid_search
+
+    settings = _params(params)
+    choices = {"max_depth": [4, 6, 8], "min_child_weight": [1.0, 10.0, 30.0]}
+    for item in grid or []:
+        name, _, values = item.partition("=")
+        kind = type(getattr(settings.train, name, None))
+        if kind is type(None) or not values:
+            raise typer.BadParameter(f"{item!r}: expected NAME=V1,V2 with NAME a train.* key")
+        choices[name] = [kind(v) for v in values.split(",")]
+    train = pd.read_parquet(paths.TRAIN)
+    results = grid_search(train, settings.train, choices, folds, fold_days)
+    io.write_json({"folds": folds, "fold_days": fold_days, "results": results}, out)
+    best = results[0]
+    typer.echo(f"best CV RMSLE {best['rmsle']} with {best['params']} (all results: {out})")
+
+
 if __name__ == "__main__":
     app()

@@ -41,11 +41,45 @@ def parse_timestamp(value: object, what: str = "timestamp") -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
+class CapitalBikeshareParams(_Section):
+    """The live source: trip-history zips + Open-Meteo archive weather (see sources/)."""
+
+    # Base URL of the monthly {YYYYMM}-capitalbikeshare-tripdata.zip files
+    # (env BIKECAST_TRIPS_URL overrides it, e.g. for a mirror or a test server).
+    trips_url: str = "https://s3.amazonaws.com/capitalbikeshare-data"
+    # Open-Meteo historical weather endpoint (env BIKECAST_WEATHER_URL overrides it).
+    weather_url: str = "https://archive-api.open-meteo.com/v1/archive"
+    cache_dir: str = ".cache/capital_bikeshare"
+    start: str = "2024-01"  # first month of the window, YYYY-MM in Washington DC time
+    latitude: float = Field(38.8951, ge=-90, le=90)
+    longitude: float = Field(-77.0364, ge=-180, le=180)
+    timeout_s: float = Field(60.0, gt=0)
+    retries: int = Field(4, ge=0, le=10)
+    backoff_s: float = Field(2.0, ge=0)
+    max_weather_gap_hours: int = Field(3, ge=0)
+
+    @field_validator("start")
+    @classmethod
+    def _start_is_month(cls, value: str) -> str:
+        try:
+            month = pd.Period(value, freq="M")
+        except ValueError as exc:
+            raise ValueError(
+                f"capital_bikeshare.start {value!r} is not a month like 2024-01"
+            ) from exc
+        if month < pd.Period("2018-01", freq="M"):
+            raise ValueError(
+                f"capital_bikeshare.start {value!r}: monthly trip files exist from 2018-01 on"
+            )
+        return value
+
+
 class IngestParams(_Section):
     source: Literal["replay", "capital_bikeshare"] = "replay"
     path: str = "data/seed/bikeshare_dc_2011.csv.gz"
     as_of: str
     step: str = "7D"
+    capital_bikeshare: CapitalBikeshareParams = Field(default_factory=CapitalBikeshareParams)
 
     @field_validator("as_of")
     @classmethod
@@ -99,6 +133,32 @@ class ServeParams(_Section):
     max_batch: int = Field(10_000, ge=1)
 
 
+# Evidently 0.7 drift methods by column kind (names as Evidently registers them).
+NumDriftMethod = Literal[
+    "wasserstein", "psi", "jensenshannon", "hellinger", "kl_div", "ed",
+    "ks", "anderson", "cramer_von_mises", "mannw", "t_test", "es", "empirical_mmd",
+]  # fmt: skip
+CatDriftMethod = Literal[
+    "jensenshannon", "psi", "hellinger", "kl_div", "chisquare", "z", "g_test", "fisher_exact", "TVD"
+]
+
+
+class DriftParams(_Section):
+    """Drift check (stage `drift`); see README section "Drift" for why these defaults."""
+
+    reference: Literal["auto", "year_ago", "recent", "train"] = "auto"
+    reference_days: int = Field(28, ge=1)
+    min_coverage: float = Field(0.9, gt=0, le=1)
+    exclude: tuple[str, ...] = ("month", "day_of_year")
+    num_method: NumDriftMethod = "wasserstein"
+    num_threshold: float = Field(1.0, ge=0)
+    cat_method: CatDriftMethod = "jensenshannon"
+    cat_threshold: float = Field(0.3, ge=0)
+    target_method: NumDriftMethod = "wasserstein"
+    target_threshold: float = Field(0.5, ge=0)
+    drift_share: float = Field(0.5, gt=0, le=1)
+
+
 class Params(_Section):
     ingest: IngestParams
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
@@ -106,6 +166,7 @@ class Params(_Section):
     train: TrainParams = Field(default_factory=TrainParams)
     gate: GateParams = Field(default_factory=GateParams)
     serve: ServeParams = Field(default_factory=ServeParams)
+    drift: DriftParams = Field(default_factory=DriftParams)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -47,7 +47,9 @@ def load_card(card_path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{card_path}: model card is not valid JSON ({exc})") from exc
 
 
-def load_model(model_path: str | Path, card_path: str | Path | None = None) -> tuple[xgb.Booster, dict]:
+def load_model(
+    model_path: str | Path, card_path: str | Path | None = None
+) -> tuple[xgb.Booster, dict]:
     """Load and verify a model against the sha256 in its card; raise ModelError if unsure."""
     import xgboost as xgb
 

@@ -53,7 +53,9 @@ def plot_tables(test: pd.DataFrame, predicted: np.ndarray) -> tuple[pd.DataFrame
             "predicted": np.round(predicted, 2),
         }
     )
-    residual = pd.DataFrame({"hour": test["hour"].astype(int), "residual": predicted - test["rentals"]})
+    residual = pd.DataFrame(
+        {"hour": test["hour"].astype(int), "residual": predicted - test["rentals"]}
+    )
     by_hour = (
         residual.groupby("hour")["residual"]
         .agg(mean_residual="mean", mean_abs_error=lambda r: r.abs().mean())

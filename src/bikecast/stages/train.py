@@ -89,7 +89,9 @@ def log_curves(fitted: Fitted) -> None:
     from dvclive import Live
 
     with Live(str(paths.DVCLIVE_DIR), dvcyaml=False, save_dvc_exp=False) as live:
-        for fit_value, valid_value in zip(fitted.curves["fit"], fitted.curves["valid"], strict=True):
+        for fit_value, valid_value in zip(
+            fitted.curves["fit"], fitted.curves["valid"], strict=True
+        ):
             live.log_metric("fit/rmsle", round(fit_value, 6), plot=True)
             live.log_metric("valid/rmsle", round(valid_value, 6), plot=True)
             live.next_step()

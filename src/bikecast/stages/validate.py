@@ -70,10 +70,13 @@ def _schema_reasons(typed: pd.DataFrame) -> Reasons:
         for case in cases.itertuples(index=False):
             if pd.isna(case.index):
                 raise DataError(f"schema check failed for the whole frame: {case.check}") from exc
-            column = case.column if isinstance(case.column, str) else "row"
-            reasons.setdefault(int(case.index), []).append(
-                (f"{column}: {case.check}", case.failure_case)
-            )
+            row = reasons.setdefault(int(case.index), [])
+            if case.schema_context == "DataFrameSchema":  # a check across columns
+                kind, value = f"row: {case.check}", typed.at[int(case.index), "timestamp"]
+            else:
+                kind, value = f"{case.column}: {case.check}", case.failure_case
+            if (kind, value) not in row:
+                row.append((kind, value))
         return reasons
     return {}
 

@@ -1,0 +1,104 @@
+"""The real `dvc repro` on the shipped seed, in a clean temporary copy of the repository."""
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.conftest import BIN, ROOT, run
+
+from bikecast.model import file_sha256, load_model
+
+pytestmark = pytest.mark.slow
+OUTPUTS = (
+    "data/raw/hourly.parquet",
+    "data/interim/hourly.parquet",
+    "data/quarantine/rejected.csv",
+    "data/features/features.parquet",
+    "data/split/train.parquet",
+    "data/split/test.parquet",
+    "models/model.ubj",
+    "models/model.json",
+    "metrics/validate.json",
+    "metrics/evaluate.json",
+    "metrics/plots/predictions.csv",
+    "metrics/plots/residuals_by_hour.csv",
+    "dvclive/metrics.json",
+)
+
+
+def lock_md5(lock_path: Path, stage: str, out: str) -> str:
+    lock = yaml.safe_load(lock_path.read_text())
+    return next(o["md5"] for o in lock["stages"][stage]["outs"] if o["path"] == out)
+
+
+def test_repro_builds_every_output(pipeline_repo):
+    for out in OUTPUTS:
+        assert (pipeline_repo / out).stat().st_size > 0, out
+    metrics = json.loads((pipeline_repo / "metrics/evaluate.json").read_text())
+    keys = {"rmse", "mae", "rmsle", "r2", "bias"}
+    assert set(metrics["model"]) == keys
+    assert set(metrics["baselines"]) == {"seasonal_naive", "hour_workingday_mean"}
+    assert all(set(v) == keys for v in metrics["baselines"].values())
+    assert metrics["test_window"]["rows"] > 24 * 20
+    assert metrics["test_window"]["end"] == "2012-01-01T04:00:00+00:00"
+    # beats both baselines clearly on the shipped window
+    assert metrics["skill"]["rmsle_vs_hour_workingday_mean"] >= 0.30
+    assert metrics["skill"]["rmsle_vs_seasonal_naive"] >= 0.30
+    booster, card = load_model(
+        pipeline_repo / "models/model.ubj", pipeline_repo / "models/model.json"
+    )
+    assert card["data_window"]["train_end"] < metrics["test_window"]["start"]
+    assert booster.num_boosted_rounds() == card["rounds"]
+
+
+def test_repro_from_git_alone_reproduces_the_committed_model(pipeline_repo):
+    """Same code, params and data → the very bytes recorded in the committed dvc.lock."""
+    for stage, out in (("train", "models/model.ubj"), ("split", "data/split/test.parquet")):
+        assert lock_md5(pipeline_repo / "dvc.lock", stage, out) == lock_md5(
+            ROOT / "dvc.lock", stage, out
+        ), f"{out} differs from the committed dvc.lock: run `uv run dvc repro` and commit"
+
+
+def test_second_repro_is_a_no_op(clone_pipeline_repo):
+    repo = clone_pipeline_repo
+    before = {out: file_sha256(repo / out) for out in OUTPUTS}
+    status = run(["dvc", "status", "--json"], repo)
+    assert json.loads(status.stdout) == {}
+    out = run(["dvc", "repro"], repo)
+    assert "didn't change, skipping" in out.stdout
+    assert "Running stage" not in out.stdout
+    assert {o: file_sha256(repo / o) for o in OUTPUTS} == before
+
+
+def test_params_change_reruns_only_what_depends_on_it(clone_pipeline_repo):
+    repo = clone_pipeline_repo
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["train"]["max_depth"] = 3
+    (repo / "params.yaml").write_text(yaml.safe_dump(params))
+    status = json.loads(run(["dvc", "status", "--json"], repo).stdout)
+    assert "train" in status
+    assert not {"ingest", "validate", "features", "split"} & set(status)
+
+
+def test_killed_training_leaves_the_previous_model_whole(clone_pipeline_repo):
+    repo = clone_pipeline_repo
+    before = file_sha256(repo / "models/model.ubj")
+    proc = subprocess.Popen([str(BIN / "bikecast"), "train"], cwd=repo)
+    time.sleep(4)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert file_sha256(repo / "models/model.ubj") == before
+    load_model(repo / "models/model.ubj", repo / "models/model.json")  # still verifies
+
+
+def test_bad_params_fail_clearly_without_a_traceback(clone_pipeline_repo):
+    repo = clone_pipeline_repo
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace("source: replay", "source: kaggle"))
+    proc = run(["bikecast", "ingest"], repo, check=False)
+    assert proc.returncode == 1
+    assert "ingest.source" in proc.stderr and "Traceback" not in proc.stderr
