@@ -28,9 +28,7 @@ def local_hours_to_utc(local: pd.Series) -> pd.Series:
     the source has one row for it: it is placed at its first occurrence (EDT), so the
     second 01:00 (EST) is a gap.
     """
-    return local.dt.tz_localize(TIMEZONE, ambiguous=True, nonexistent="raise").dt.tz_convert(
-        "UTC"
-    )
+    return local.dt.tz_localize(TIMEZONE, ambiguous=True, nonexistent="raise").dt.tz_convert("UTC")
 
 
 def convert_islp_bikeshare(source: pd.DataFrame, year: int = 2011) -> pd.DataFrame:
