@@ -1,0 +1,73 @@
+# syntax=docker/dockerfile:1
+# The bikecast prediction API. Only the serving dependencies go in (the project's core
+# `dependencies`, installed from uv.lock: no dvc, evidently, pandera, scikit-learn or
+# matplotlib, and xgboost-cpu rather than the CUDA build), plus the model DVC produced.
+# Build from a checkout where `dvc pull` (or `dvc repro`) has written models/ and metrics/:
+#
+#   docker build \
+#     --build-arg GIT_SHA="$(git rev-parse HEAD)" \
+#     --build-arg MODEL_VERSION="$(python3 -c 'import json; print(json.load(open("models/model.json"))["version"])')" \
+#     --build-arg SOURCE_URL="https://github.com/OWNER/bikecast" \
+#     -t bikecast:latest .
+#   docker run --rm -p 8000:8000 bikecast:latest
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# --- build: resolve the serving dependencies into /opt/venv --------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ARG UV_VERSION=0.13.9
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
+RUN pip install "uv==${UV_VERSION}"
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+# Dependencies first, in their own layer: rebuilt only when uv.lock changes.
+# --no-dev drops the dev group (which pulls the `pipeline` extra); no extras are selected.
+RUN uv sync --locked --no-dev --no-install-project --no-editable
+COPY README.md LICENSE ./
+COPY src ./src
+RUN uv sync --locked --no-dev --no-editable
+
+# --- runtime: the venv, the model and its metadata, a non-root user -------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+ARG GIT_SHA=unknown
+ARG MODEL_VERSION=unknown
+ARG SOURCE_URL=https://github.com/OWNER/bikecast
+LABEL org.opencontainers.image.title="bikecast" \
+      org.opencontainers.image.description="Hourly bike-rental forecasts for Washington DC (FastAPI)" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.revision="${GIT_SHA}" \
+      org.opencontainers.image.version="${MODEL_VERSION}" \
+      org.opencontainers.image.licenses="MIT" \
+      io.github.bikecast.model.version="${MODEL_VERSION}"
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    BIKECAST_MODEL_PATH=/app/models/model.ubj \
+    BIKECAST_CARD_PATH=/app/models/model.json \
+    BIKECAST_METRICS_PATH=/app/metrics/evaluate.json \
+    BIKECAST_PARAMS_PATH=/app/params.yaml \
+    BIKECAST_GIT_SHA=${GIT_SHA}
+RUN groupadd --system --gid 10001 bikecast \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+       --shell /usr/sbin/nologin bikecast
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+# Owned by root and read-only for the service user: the model cannot be changed at run time.
+COPY models/model.ubj models/model.json ./models/
+COPY metrics/evaluate.json ./metrics/
+COPY params.yaml ./
+# Fail the build, not the deployment, on a corrupt model or a mislabelled image.
+RUN python -c "import json, sys; from bikecast.model import load_model; \
+load_model('/app/models/model.ubj', '/app/models/model.json'); \
+v = json.load(open('/app/models/model.json'))['version']; \
+sys.exit(0 if '${MODEL_VERSION}' in ('unknown', v) else f'MODEL_VERSION ${MODEL_VERSION} != {v}')"
+USER 10001:10001
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)"]
+CMD ["bikecast", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,339 @@
+"""Benchmark `bikecast serve` on 127.0.0.1 against a FastAPI no-op served the same way.
+
+Needs a trained model in the repository it runs from (models/model.ubj + model.json: `dvc pull`
+or `dvc repro`) and the `wrk` load generator (Debian/Ubuntu: `apt-get install -y wrk`; macOS:
+`brew install wrk`). Everything is loopback only and bounded in time and request count.
+
+    uv run python bench/bench_serve.py                 # full run (~6-8 min on 2 cores)
+    uv run python bench/bench_serve.py --quick         # smoke run (~2 min)
+
+Measures, in one run:
+  1. single-record POST /predict throughput vs a no-op FastAPI POST endpoint (same uvicorn
+     settings, same body), p50/p99 latency at 8 and 64 connections, errors;
+  2. where one record's time goes in process (validation, frame, features, XGBoost);
+     a 10,000-record /predict: wall time vs build_features + inplace_predict in process;
+  3. server RSS after start-up, after warm-up, and after 100,000 /predict requests.
+Results: printed, and saved to bench/out/serve.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pandas as pd
+
+BIN = Path(sys.executable).parent
+OUT = Path("bench/out")
+RECORD = {
+    "timestamp": "2011-12-05T08:00:00-05:00",
+    "temp_c": 6.5,
+    "feels_like_c": 4.0,
+    "humidity_pct": 70.0,
+    "wind_kmh": 11.0,
+    "weather": "mist",
+}
+
+
+def noop_main(port: int) -> None:
+    """The baseline: a FastAPI app with one POST endpoint that ignores its body."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.post("/noop")
+    def noop() -> dict[str, bool]:
+        return {"ok": True}
+
+    uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_config=None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(cmd: list[str], url: str, ready_path: str) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.read()}")
+        try:
+            ok = ready_path == "" or httpx.get(url + ready_path, timeout=2).status_code == 200
+            if ok and ready_path:
+                return proc
+            if not ready_path:
+                httpx.post(url + "/noop", json={}, timeout=2)
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"{' '.join(cmd)} did not become ready in 120 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def rss_mib(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024
+
+
+def lua_script(body: str, limit: int | None, folder: Path) -> Path:
+    stop_after = (
+        f"local n = 0\nresponse = function() n = n + 1 if n >= {limit} then "
+        "wrk.thread:stop() end end\n"
+        if limit
+        else ""
+    )
+    path = folder / f"post_{limit or 'timed'}.lua"
+    path.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = {json.dumps(body)}\n" + stop_after
+    )
+    return path
+
+
+def _seconds(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
+
+
+def wrk(url: str, script: Path, connections: int, seconds: int) -> dict:
+    """One wrk run (1 thread: the other core is the server's); parsed summary."""
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        url,
+    ]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", text, flags=re.M))
+    if set(latency) != {"50", "99"}:
+        raise SystemExit(f"cannot parse wrk output for {url}:\n{text}")
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+    )
+    return {
+        "connections": connections,
+        "requests": requests,
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)),
+        "p50_ms": _seconds(latency["50"]) * 1e3,
+        "p99_ms": _seconds(latency["99"]) * 1e3,
+        "errors": (int(non2xx.group(1)) if non2xx else 0)
+        + (sum(int(g) for g in socket_errors.groups()) if socket_errors else 0),
+    }
+
+
+def big_batch(n: int) -> tuple[list[dict], pd.DataFrame]:
+    """n hourly records (realistic ranges) as JSON records and as the raw frame."""
+    rng = np.random.default_rng(0)
+    stamps = pd.date_range("2011-01-01", periods=n, freq="h", tz="UTC")
+    frame = pd.DataFrame(
+        {
+            "timestamp": stamps,
+            "temp_c": rng.uniform(-5, 35, n).round(2),
+            "feels_like_c": rng.uniform(-10, 40, n).round(2),
+            "humidity_pct": rng.uniform(10, 100, n).round(1),
+            "wind_kmh": rng.uniform(0, 50, n).round(1),
+            "weather": rng.choice(["clear", "mist", "light_precip", "heavy_precip"], n),
+        }
+    )
+    records = [
+        {**row, "timestamp": ts.isoformat()}
+        for ts, row in zip(
+            stamps, frame.drop(columns="timestamp").to_dict(orient="records"), strict=True
+        )
+    ]
+    return records, frame
+
+
+def batch_ratio(url: str, n: int, repeats: int) -> dict:
+    from bikecast.model import load_model, predict
+
+    records, frame = big_batch(n)
+    body = json.dumps({"records": records})
+    booster, _ = load_model("models/model.ubj", "models/model.json")
+    booster.set_param({"nthread": 1})  # as the server (BIKECAST_PREDICT_THREADS=1)
+    api, local = [], []
+    with httpx.Client(timeout=120) as client:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            response = client.post(
+                url + "/predict", content=body, headers={"content-type": "application/json"}
+            )
+            api.append(time.perf_counter() - t0)
+            assert response.status_code == 200, response.text[:300]
+            t0 = time.perf_counter()
+            expected = predict(booster, frame)
+            local.append(time.perf_counter() - t0)
+    served = np.array(response.json()["predictions"])
+    return {
+        "records": n,
+        "body_bytes": len(body),
+        "api_s": statistics.median(api),
+        "in_process_s": statistics.median(local),
+        "ratio": statistics.median(api) / statistics.median(local),
+        "identical": bool(np.array_equal(served, expected)),
+    }
+
+
+def single_record_breakdown(repeats: int = 300) -> dict:
+    """Where one record's time goes in process (ms, median of `repeats`): the API's own
+    parts (validation, frame) vs the shared feature function and XGBoost."""
+    from bikecast.features import FEATURE_COLUMNS, build_features
+    from bikecast.model import load_model, predict_features
+    from bikecast.serve.app import records_frame
+    from bikecast.serve.schemas import predict_request_model
+
+    booster, _ = load_model("models/model.ubj", "models/model.json")
+    booster.set_param({"nthread": 1})
+    model = predict_request_model(10_000)
+    body = {"records": [RECORD]}
+    records = model.model_validate(body).records
+    frame = records_frame(records)
+    features = build_features(frame)
+    matrix = features[list(FEATURE_COLUMNS)].to_numpy(dtype="float32")
+    steps = {
+        "validate_request": lambda: model.model_validate(body),
+        "records_frame": lambda: records_frame(records),
+        "build_features": lambda: build_features(frame),
+        "predict_features": lambda: predict_features(booster, features),
+        "  of which inplace_predict": lambda: booster.inplace_predict(matrix),
+    }
+    result = {}
+    for name, step in steps.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t0)
+        result[name] = statistics.median(times) * 1e3
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 s runs, 5k-request soak")
+    parser.add_argument("--soak", type=int, default=None, help="requests in the RSS soak")
+    parser.add_argument(
+        "--soak-max-seconds", type=int, default=1200, help="stop the soak after this long"
+    )
+    parser.add_argument(
+        "--breakdown", action="store_true", help="only the in-process single-record breakdown"
+    )
+    args = parser.parse_args()
+    if args.breakdown:
+        print(json.dumps(single_record_breakdown(), indent=2))
+        return
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk not found: apt-get install -y wrk (or brew install wrk)")
+    if not Path("models/model.ubj").exists():
+        raise SystemExit("models/model.ubj not found: run from the repo root after dvc pull/repro")
+    seconds, soak, repeats = (3, 5_000, 3) if args.quick else (10, 100_000, 5)
+    soak = args.soak or soak
+    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict = {"load_before": os.getloadavg(), "cores": os.cpu_count()}
+    body = json.dumps({"records": [RECORD]})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        timed = lua_script(body, None, folder)
+        noop_port, api_port = free_port(), free_port()
+        noop_url, api_url = f"http://127.0.0.1:{noop_port}", f"http://127.0.0.1:{api_port}"
+        noop = start([sys.executable, __file__, "--noop", str(noop_port)], noop_url, "")
+        api = start(
+            [
+                str(BIN / "bikecast"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--no-access-log",
+            ],
+            api_url,
+            "/ready",
+        )
+        try:
+            results["rss_start_mib"] = rss_mib(api.pid)
+            for url in (noop_url + "/noop", api_url + "/predict"):
+                wrk(url, timed, 8, 2)  # warm-up
+            results["rss_warm_mib"] = rss_mib(api.pid)
+            for connections in (8, 64):
+                for name, url in (("noop", noop_url + "/noop"), ("predict", api_url + "/predict")):
+                    run = wrk(url, timed, connections, seconds)
+                    results[f"{name}_c{connections}"] = run
+                    print(f"{name:8s} c={connections:<3d} {run}")
+                ratio = (
+                    results[f"predict_c{connections}"]["rps"]
+                    / results[f"noop_c{connections}"]["rps"]
+                )
+                results[f"throughput_ratio_c{connections}"] = ratio
+            results["single_record_ms"] = single_record_breakdown()
+            print("single record, in process (ms)", results["single_record_ms"])
+            results["batch"] = batch_ratio(api_url, 10_000, repeats)
+            print("batch", results["batch"])
+            before = rss_mib(api.pid)
+            t0 = time.perf_counter()
+            script = lua_script(body, soak, folder)
+            soak_run = wrk(api_url + "/predict", script, 8, args.soak_max_seconds)
+            # wrk stops the thread at `soak` responses but reports rates over the whole -d,
+            # so only the counts are kept; the wall time bounds the soak from above.
+            results["soak"] = {
+                "requests": soak_run["requests"],
+                "errors": soak_run["errors"],
+                "target": soak,
+                "wall_s_upper_bound": time.perf_counter() - t0,
+            }
+            print("soak", results["soak"])
+            results["rss_before_soak_mib"] = before
+            results["rss_after_soak_mib"] = rss_mib(api.pid)
+            metrics = httpx.get(api_url + "/metrics", timeout=10).text
+            results["predictions_counted"] = float(
+                re.search(r"bikecast_predictions_total\{[^}]*\} (\S+)", metrics).group(1)
+            )
+        finally:
+            stop(api)
+            stop(noop)
+    results["load_after"] = os.getloadavg()
+    (OUT / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=2))
+    print(f"saved {OUT / 'serve.json'}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--noop":
+        noop_main(int(sys.argv[2]))
+    else:
+        main()
