@@ -27,3 +27,8 @@ def test_json_rejects_nan(tmp_path):
     with pytest.raises(ValueError):
         io.write_json({"x": float("nan")}, tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists()
+
+
+def test_outputs_are_readable_by_others(tmp_path):
+    target = io.write_text("x", tmp_path / "m.json")
+    assert target.stat().st_mode & 0o777 == 0o644
