@@ -208,6 +208,19 @@ def lock_check() -> None:
     typer.echo("ok: dvc.lock matches the code, params and commands")
 
 
+@app.command("remote-check")
+@_gitops_errors
+def remote_check(
+    remote: Annotated[
+        str | None, typer.Option(help="DVC remote name (default: the default remote).")
+    ] = None,
+) -> None:
+    """Fail fast, with the S3 error named, when the DVC remote is unreachable or refuses us."""
+    from bikecast import gitops
+
+    typer.echo(f"ok: {gitops.check_remote(gitops.dvc_remote(remote))}")
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @_gitops_errors
 def outcome(
