@@ -3,31 +3,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.fixtures.capital_bikeshare import cbfake
 
 from conftest import copy_repo, run
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "capital_bikeshare"
 APRIL = "/trips/202404-capitalbikeshare-tripdata.zip"
 MARCH = "/trips/202403-capitalbikeshare-tripdata.zip"
-
-
-def _load_cbfake():
-    if "cbfake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("cbfake", FIXTURES / "cbfake.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["cbfake"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["cbfake"]
-
-
-cbfake = _load_cbfake()
 
 
 def set_key(text: str, key: str, value: str) -> str:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import importlib.util
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.fixtures.capital_bikeshare import cbfake
 from typer.testing import CliRunner
 
 from bikecast import advance
@@ -16,19 +15,6 @@ from bikecast.cli import app
 from bikecast.config import ConfigError, load_params
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures" / "capital_bikeshare"
-
-
-def _load_cbfake():
-    if "cbfake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("cbfake", FIXTURES / "cbfake.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["cbfake"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["cbfake"]
-
-
-cbfake = _load_cbfake()
 
 
 def changed_lines(before: str, after: str) -> list[str]:

@@ -4,7 +4,6 @@ in both real trip layouts and Open-Meteo archive responses in the real shape."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.fixtures.capital_bikeshare import cbfake
 
 from bikecast.config import IngestParams
 from bikecast.schema import COLUMNS, DataError
@@ -29,18 +29,6 @@ MARCH, APRIL, NOV18 = (
     "202404-capitalbikeshare-tripdata.zip",
     "201811-capitalbikeshare-tripdata.zip",
 )
-
-
-def _load_cbfake():
-    if "cbfake" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("cbfake", FIXTURES / "cbfake.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["cbfake"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["cbfake"]
-
-
-cbfake = _load_cbfake()
 
 
 @pytest.fixture
