@@ -16,6 +16,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from bikecast import paths
+from bikecast.errors import BikecastError
 
 app = typer.Typer(
     help="bikecast: hourly bike-demand forecasting, retrained and shipped through git.",
@@ -45,13 +46,9 @@ def user_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from bikecast.config import ConfigError
-        from bikecast.model import ModelError
-        from bikecast.schema import DataError
-
         try:
             return func(*args, **kwargs)
-        except (ConfigError, DataError, ModelError) as exc:
+        except BikecastError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
 
@@ -129,23 +126,8 @@ GithubOutput = Annotated[
 ]
 
 
-def _gitops_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from bikecast.gitops import GitopsError
-
-        try:
-            return func(*args, **kwargs)
-        except GitopsError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @app.command("retrain-info")
 @user_errors
-@_gitops_errors
 def retrain_info(params: ParamsOption = paths.PARAMS, github_output: GithubOutput = None) -> None:
     """Print branch (retrain/<date of ingest.as_of>), as_of, model_version and PR title."""
     from bikecast import gitops
@@ -155,7 +137,6 @@ def retrain_info(params: ParamsOption = paths.PARAMS, github_output: GithubOutpu
 
 @app.command("model-version")
 @user_errors
-@_gitops_errors
 def model_version_cmd(
     card: Annotated[Path, typer.Option(help="Model card (models/model.json).")] = paths.MODEL_META,
     model: Annotated[
@@ -173,7 +154,7 @@ def model_version_cmd(
 
 
 @app.command()
-@_gitops_errors
+@user_errors
 def smoke(
     url: Annotated[str, typer.Option(help="Base URL of the deployed API.")],
     expect_version: Annotated[str, typer.Option(help="Model version /model must report.")],
@@ -194,7 +175,7 @@ def smoke(
 
 
 @app.command("lock-check")
-@_gitops_errors
+@user_errors
 def lock_check() -> None:
     """Fail when code, params or commands differ from dvc.lock (missing outputs are fine)."""
     from bikecast import gitops
@@ -209,7 +190,7 @@ def lock_check() -> None:
 
 
 @app.command("remote-check")
-@_gitops_errors
+@user_errors
 def remote_check(
     remote: Annotated[
         str | None, typer.Option(help="DVC remote name (default: the default remote).")
@@ -222,7 +203,7 @@ def remote_check(
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-@_gitops_errors
+@user_errors
 def outcome(
     ctx: typer.Context,
     name: Annotated[str, typer.Option("--output", help="Output name to set true/false.")],
@@ -306,24 +287,8 @@ AllowStaleOption = Annotated[
 ]
 
 
-def _compare_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from bikecast.compare import CompareError
-        from bikecast.gitrev import GitError
-
-        try:
-            return func(*args, **kwargs)
-        except (CompareError, GitError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @app.command()
 @user_errors
-@_compare_errors
 def compare(base: BaseOption = None, allow_stale: AllowStaleOption = False) -> None:
     """Score the base revision's model (with its own code) and the current one on the same
     test window; write metrics/compare.json and gate on gate.tolerance.
@@ -340,7 +305,6 @@ def compare(base: BaseOption = None, allow_stale: AllowStaleOption = False) -> N
 
 @app.command()
 @user_errors
-@_compare_errors
 def report(
     base: BaseOption = None,
     out: Annotated[

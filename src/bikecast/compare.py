@@ -29,6 +29,7 @@ import pandas as pd
 import yaml
 
 from bikecast import baselines, gitrev, io, paths
+from bikecast.errors import BikecastError
 from bikecast.metrics import METRIC_NAMES, regression_metrics
 from bikecast.schema import WEATHER_COLUMNS, DataError
 
@@ -51,7 +52,7 @@ BASELINES = ("seasonal_naive", "hour_workingday_mean")
 READS = (paths.INTERIM, paths.FEATURES, paths.TRAIN, paths.TEST, paths.MODEL, paths.MODEL_META)
 
 
-class CompareError(RuntimeError):
+class CompareError(BikecastError, RuntimeError):
     """The comparison cannot be made; the message names the revision and the file."""
 
 

@@ -15,9 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bikecast import paths
+from bikecast.errors import BikecastError
 
 
-class ConfigError(ValueError):
+class ConfigError(BikecastError, ValueError):
     """params.yaml is missing, malformed or holds a value the pipeline cannot use."""
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from bikecast import paths
+from bikecast.errors import BikecastError
 
 log = logging.getLogger(__name__)
 
 BRANCH_PREFIX = "retrain/"
 
 
-class GitopsError(RuntimeError):
+class GitopsError(BikecastError, RuntimeError):
     """A workflow helper could not do its job; the message says what and where."""
 
 

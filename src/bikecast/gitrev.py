@@ -17,6 +17,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from bikecast.errors import BikecastError
+
 log = logging.getLogger(__name__)
 
 # Hooks are switched off for every call: a post-checkout hook (e.g. `dvc install`'s) would
@@ -25,7 +27,7 @@ _GIT = ("git", "-c", "core.hooksPath=/dev/null", "-c", "advice.detachedHead=fals
 WORKTREE_PREFIX = "bikecast-base-"
 
 
-class GitError(RuntimeError):
+class GitError(BikecastError, RuntimeError):
     """A git revision or file cannot be used; the message names it."""
 
 

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bikecast.errors import BikecastError
 from bikecast.features import FEATURE_COLUMNS, build_features
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
 
-class ModelError(RuntimeError):
+class ModelError(BikecastError, RuntimeError):
     """The model file or its card is missing, corrupt or does not match."""
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bikecast.errors import BikecastError
+
 WEATHER = ("clear", "mist", "light_precip", "heavy_precip")
 COUNT_COLUMNS = ("rentals", "casual", "registered")
 WEATHER_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
@@ -16,7 +18,7 @@ TIMEZONE = "America/New_York"  # calendar features use Washington DC local time
 OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
-class DataError(ValueError):
+class DataError(BikecastError, ValueError):
     """Input data cannot be used; the message names the file and what is wrong."""
 
 
