@@ -36,16 +36,11 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from bikecast.serve.schemas import EXAMPLE_RECORDS
+
 BIN = Path(sys.executable).parent
 OUT = Path("bench/out")
-RECORD = {
-    "timestamp": "2011-12-05T08:00:00-05:00",
-    "temp_c": 6.5,
-    "feels_like_c": 4.0,
-    "humidity_pct": 70.0,
-    "wind_kmh": 11.0,
-    "weather": "mist",
-}
+RECORD = EXAMPLE_RECORDS[0]  # the OpenAPI example: one hour, as a client sends it
 
 
 def noop_main(port: int) -> None:
