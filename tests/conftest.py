@@ -102,3 +102,22 @@ def as_text(frame):
 @pytest.fixture
 def canonical():
     return make_canonical()
+
+
+def image_sources(html: str) -> list[str]:
+    """The `src` of every <img> in an HTML page, in order (for rendered PR reports)."""
+    from html.parser import HTMLParser
+
+    class Images(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sources: list[str] = []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "img":
+                self.sources.append(dict(attrs)["src"])
+
+    parser = Images()
+    parser.feed(html)
+    parser.close()
+    return parser.sources

@@ -10,15 +10,13 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from conftest import run
+from tests.conftest import image_sources, run
 
 pytestmark = pytest.mark.slow
 GIT_ID = ["-c", "user.name=t", "-c", "user.email=t@t"]
@@ -213,19 +211,9 @@ def test_better_challenger_passes_and_report_renders(repo, history, scratch):
 
     import markdown
 
-    class Images(HTMLParser):
-        def __init__(self) -> None:
-            super().__init__()
-            self.sources: list[str] = []
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "img":
-                self.sources.append(dict(attrs)["src"])
-
-    parser = Images()
-    parser.feed(markdown.markdown(text, extensions=["tables"]))
-    assert len(parser.sources) == 2
-    for src in parser.sources:
+    sources = image_sources(markdown.markdown(text, extensions=["tables"]))
+    assert len(sources) == 2
+    for src in sources:
         assert not Path(src).is_absolute()
         assert (repo / "reports" / src).read_bytes()[:4] == b"\x89PNG"
     assert_clean_after(repo, scratch, before)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import run
 
 from bikecast.config import DriftParams, load_params
 from bikecast.features import FEATURE_COLUMNS
@@ -18,7 +19,6 @@ from bikecast.schema import TIMEZONE, read_canonical
 from bikecast.stages.drift import compare
 from bikecast.stages.features import feature_table
 from bikecast.stages.validate import validate_frame
-from conftest import run
 
 SEED = Path(__file__).resolve().parents[2] / "data" / "seed" / "bikeshare_dc_2011.csv.gz"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

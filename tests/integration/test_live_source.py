@@ -7,9 +7,8 @@ import json
 
 import pandas as pd
 import pytest
+from tests.conftest import copy_repo, run
 from tests.fixtures.capital_bikeshare import cbfake
-
-from conftest import copy_repo, run
 
 APRIL = "/trips/202404-capitalbikeshare-tripdata.zip"
 MARCH = "/trips/202403-capitalbikeshare-tripdata.zip"

@@ -19,9 +19,9 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import BIN
 
 from bikecast.model import load_model, predict_features
-from conftest import BIN
 
 pytestmark = pytest.mark.slow
 

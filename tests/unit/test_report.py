@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import markdown
 import numpy as np
 import pandas as pd
 import pytest
+from tests.conftest import image_sources
 
 from bikecast import report
 
@@ -146,25 +146,13 @@ def test_details_are_collapsed_and_short_part_is_short():
     assert len(head.splitlines()) < 30
 
 
-class _Images(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.sources: list[str] = []
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "img":
-            self.sources.append(dict(attrs)["src"])
-
-
 def test_markdown_renders_to_html_with_a_table_and_images():
     text = report.render(_result(), _context())
     html = markdown.markdown(text, extensions=["tables"])
-    parser = _Images()
-    parser.feed(html)
-    parser.close()
-    assert parser.sources == ["r_pred_vs_actual.png", "r_error_by_hour.png"]
+    sources = image_sources(html)
+    assert sources == ["r_pred_vs_actual.png", "r_error_by_hour.png"]
     assert "<table>" in html and "<details>" in html
-    assert parser.sources == re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert sources == re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
 
 
 def test_plots_are_written_beside_the_report(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 
-from conftest import run
+from tests.conftest import run
 
 OUTPUT_DIRS = ("data/raw", "data/interim", "data/quarantine", "data/features", "data/split")
 
