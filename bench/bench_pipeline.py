@@ -50,8 +50,8 @@ def cold_repro() -> dict:
         "from bikecast.config import load_params\n"
         "from bikecast.stages import ingest, validate, features, split, train, evaluate\n"
         "t = time.perf_counter(); p = load_params()\n"
-        "ingest.run(p); validate.run(p); features.run(); split.run(p); train.run(p)\n"
-        "evaluate.run()\n"
+        "ingest.run(p); validate.run(p); features.run(p); split.run(p); train.run(p)\n"
+        "evaluate.run(p)\n"
         "print(json.dumps(time.perf_counter() - t))\n"
     )
     start = time.perf_counter()

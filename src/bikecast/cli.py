@@ -81,11 +81,12 @@ def validate(params: ParamsOption = paths.PARAMS) -> None:
 
 @app.command()
 @user_errors
-def features() -> None:
-    """Build the model features (calendar in DC local time, weather) for every hour."""
+def features(params: ParamsOption = paths.PARAMS) -> None:
+    """Build the model features (calendar in DC local time, weather; station features at
+    station grain) for every row."""
     from bikecast.stages import features as stage
 
-    stage.run()
+    stage.run(_params(params))
 
 
 @app.command()
@@ -108,11 +109,11 @@ def train(params: ParamsOption = paths.PARAMS) -> None:
 
 @app.command()
 @user_errors
-def evaluate() -> None:
+def evaluate(params: ParamsOption = paths.PARAMS) -> None:
     """Score the model and the baselines on the test window; write metrics and plots."""
     from bikecast.stages import evaluate as stage
 
-    stage.run()
+    stage.run(_params(params))
 
 
 # --- GitOps helpers the workflows call (logic lives in bikecast/gitops.py) ------------------
@@ -365,6 +366,43 @@ def tune(
     io.write_json({"folds": folds, "fold_days": fold_days, "results": results}, out)
     best = results[0]
     typer.echo(f"best CV RMSLE {best['rmsle']} with {best['params']} (all results: {out})")
+
+
+@app.command("synth-stations")
+@user_errors
+def synth_stations(
+    out: Annotated[Path, typer.Option(help="Station-grain canonical file to write (.csv.gz).")],
+    city: Annotated[Path, typer.Option(help="City-grain canonical file to deal out.")] = Path(
+        "data/seed/bikeshare_dc_2011.csv.gz"
+    ),
+    stations: Annotated[int, typer.Option(min=1, help="How many stations.")] = 20,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Keep only the last DAYS days of the city file.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+) -> None:
+    """Deal a real city series out to synthetic stations (for station-grain demos and tests)."""
+    import pandas as pd
+
+    from bikecast import io
+    from bikecast.schema import DataError, read_canonical
+    from bikecast.stages.validate import validate_frame
+    from bikecast.synthetic import stations_from_city
+
+    rows = validate_frame(read_canonical(city)).valid
+    if rows.empty:
+        raise DataError(f"{city}: no valid rows to deal out")
+    if days:
+        rows = rows[rows["timestamp"] > rows["timestamp"].max() - pd.Timedelta(days=days)]
+    frame = stations_from_city(rows, stations, seed)
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    io.write_with(
+        out,
+        lambda p: frame.to_csv(
+            p, index=False, lineterminator="\n", compression={"method": "gzip", "mtime": 0}
+        ),
+    )
+    typer.echo(f"{out}: {len(frame)} station-hours, {stations} stations, {len(rows)} hours")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from typing import Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bikecast import paths
 from bikecast.errors import BikecastError
@@ -160,7 +160,46 @@ class DriftParams(_Section):
     drift_share: float = Field(0.5, gt=0, le=1)
 
 
+class StationParams(_Section):
+    """Station grain only: the recent-level feature (README "Station grain")."""
+
+    # mean rentals per hour of the station over this many local days ...
+    history_days: int = Field(28, ge=1, le=365)
+    # ... ending this many days before the forecast hour: the forecast horizon. At least
+    # split.test_days, so no test hour is described by rentals of the test window.
+    history_lag_days: int = Field(28, ge=1, le=365)
+
+
+class ComputeParams(_Section):
+    """Where features and training run (README "Running on Dask")."""
+
+    engine: Literal["local", "dask"] = "local"
+    # Address of a running Dask scheduler (tcp://host:8786); env BIKECAST_DASK_SCHEDULER
+    # overrides it. None: a LocalCluster on this machine with the settings below.
+    scheduler: str | None = None
+    n_workers: int = Field(2, ge=1)
+    threads_per_worker: int = Field(1, ge=1)
+    memory_limit: str = "4GiB"  # per LocalCluster worker; Dask spills to disk above ~60 %
+    partition_rows: int = Field(1_000_000, ge=1_000)  # rows per Dask partition
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_is_size(cls, value: str) -> str:
+        try:
+            from dask.utils import parse_bytes
+        except ImportError:  # the serving image has no Dask and never starts a cluster
+            return value
+        try:
+            parse_bytes(value)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"compute.memory_limit {value!r} is not a size like 4GiB") from exc
+        return value
+
+
 class Params(_Section):
+    # city: the city's rentals per hour. station: one row per station and hour, one global
+    # model with station features.
+    grain: Literal["city", "station"] = "city"
     ingest: IngestParams
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     split: SplitParams = Field(default_factory=SplitParams)
@@ -168,12 +207,24 @@ class Params(_Section):
     gate: GateParams = Field(default_factory=GateParams)
     serve: ServeParams = Field(default_factory=ServeParams)
     drift: DriftParams = Field(default_factory=DriftParams)
+    station: StationParams = Field(default_factory=StationParams)
+    compute: ComputeParams = Field(default_factory=ComputeParams)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @property
     def validate_params(self) -> ValidateParams:
         return self.validate_
+
+    @model_validator(mode="after")
+    def _history_before_test_window(self) -> Params:
+        if self.grain == "station" and self.station.history_lag_days < self.split.test_days:
+            raise ValueError(
+                f"station.history_lag_days ({self.station.history_lag_days}) is shorter than "
+                f"split.test_days ({self.split.test_days}): test hours would be described by "
+                "rentals from the test window itself; raise it to at least test_days"
+            )
+        return self
 
 
 def load_params(path: str | Path = paths.PARAMS) -> Params:

@@ -8,11 +8,16 @@ target, so a client can ask for any future hour with nothing but a timestamp and
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from bikecast.schema import TIMEZONE, WEATHER
+from bikecast.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
+
+if TYPE_CHECKING:
+    from bikecast.stations import StationTable
 
 FEATURE_COLUMNS = (
     "hour",
@@ -29,6 +34,27 @@ FEATURE_COLUMNS = (
     "weather_code",
 )
 INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
+
+
+def feature_columns(grain: str = "city") -> tuple[str, ...]:
+    """The model's feature columns: the calendar and weather, plus station features."""
+    return (*FEATURE_COLUMNS, *STATION_FEATURE_COLUMNS) if grain == "station" else FEATURE_COLUMNS
+
+
+def feature_types(columns: tuple[str, ...]) -> list[str] | None:
+    """XGBoost feature types ("c" = category); None keeps the city model exactly as before."""
+    if not CATEGORICAL & set(columns):
+        return None
+    return ["c" if c in CATEGORICAL else "q" for c in columns]
+
+
+def model_features(frame: pd.DataFrame, stations: StationTable | None = None) -> pd.DataFrame:
+    """The full feature matrix of a model: city features, and station features when the
+    model is station-grain (rows then also carry `station_id`)."""
+    features = build_features(frame)
+    if stations is None:
+        return features
+    return pd.concat([features, stations.features(frame)], axis=1)
 
 
 HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"
@@ -94,3 +120,15 @@ def build_features(frame: pd.DataFrame) -> pd.DataFrame:
     for i, name in enumerate(FEATURE_COLUMNS):
         matrix[:, i] = columns[name]
     return pd.DataFrame(matrix, columns=list(FEATURE_COLUMNS), index=frame.index)
+
+
+def city_totals(table: pd.DataFrame, predicted: np.ndarray | None = None) -> pd.DataFrame:
+    """Station rows of a feature table → the city's rows: counts (and predictions) summed per
+    hour; calendar and weather are the same for every station of an hour."""
+    from bikecast.schema import COUNT_COLUMNS
+
+    table = table.assign(predicted=predicted) if predicted is not None else table
+    sums = [*COUNT_COLUMNS, *(["predicted"] if predicted is not None else [])]
+    grouped = table.groupby("timestamp", sort=True)
+    city = pd.concat([grouped[sums].sum(), grouped[list(FEATURE_COLUMNS)].first()], axis=1)
+    return city.reset_index()

@@ -46,7 +46,42 @@ def write_with(target: str | Path, writer: Callable[[Path], Any]) -> Path:
 
 
 def write_parquet(frame: pd.DataFrame, target: str | Path) -> Path:
+    if Path(target).is_dir():  # a Dask run wrote a dataset here before
+        _remove(Path(target))
     return write_with(target, lambda p: frame.to_parquet(p, index=False))
+
+
+def write_parquet_dataset(frame: Any, target: str | Path) -> Path:
+    """A Dask frame → a directory of parquet parts at `target`, written beside it first.
+
+    The old output (file or directory) is swapped out only once the new one is complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    old = target.with_name(f".{target.name}.old")
+    try:
+        frame.to_parquet(str(tmp), write_index=False, overwrite=True)
+        for part in tmp.rglob("*"):
+            os.chmod(part, 0o755 if part.is_dir() else 0o644)
+        os.chmod(tmp, 0o755)
+        _remove(old)
+        if target.exists():
+            os.replace(target, old)
+        os.replace(tmp, target)
+    finally:
+        _remove(tmp)
+        _remove(old)
+    return target
+
+
+def _remove(path: Path) -> None:
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_csv(frame: pd.DataFrame, target: str | Path) -> Path:

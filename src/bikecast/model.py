@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from bikecast.errors import BikecastError
-from bikecast.features import FEATURE_COLUMNS, build_features
+from bikecast.features import feature_columns, model_features
+from bikecast.stations import StationTable
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -65,10 +66,11 @@ def load_model(
             f"{model_path}: sha256 {actual[:12]}… does not match {card_path} "
             f"({str(card.get('sha256'))[:12]}…): the model is corrupt or from another run"
         )
-    if tuple(card.get("feature_columns", ())) != FEATURE_COLUMNS:
+    expected = feature_columns(card.get("grain", "city"))
+    if tuple(card.get("feature_columns", ())) != expected:
         raise ModelError(
             f"{card_path}: model expects features {card.get('feature_columns')}, "
-            f"this code builds {list(FEATURE_COLUMNS)}"
+            f"this code builds {list(expected)}"
         )
     booster = xgb.Booster()
     try:
@@ -78,12 +80,28 @@ def load_model(
     return booster, card
 
 
+def stations_of(card: dict, card_path: str | Path = "model card") -> StationTable | None:
+    """The station table a station-grain model carries in its card; None for a city model."""
+    if card.get("grain", "city") != "station":
+        return None
+    try:
+        return StationTable.from_dict(card["stations"])
+    except (KeyError, ValueError) as exc:
+        raise ModelError(
+            f"{card_path}: station-grain model without a usable station table ({exc})"
+        ) from exc
+
+
 def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
     """Feature matrix → rentals per hour (the model is fitted on log1p of the target)."""
-    raw = booster.inplace_predict(features[list(FEATURE_COLUMNS)].to_numpy(dtype="float32"))
+    columns = booster.feature_names or list(feature_columns())
+    raw = booster.inplace_predict(features[columns].to_numpy(dtype="float32"))
     return np.clip(np.expm1(np.asarray(raw, dtype="float64")), 0, None)
 
 
-def predict(booster: xgb.Booster, frame: pd.DataFrame) -> np.ndarray:
-    """Raw inputs (timestamp + weather) → rentals per hour, through the shared features."""
-    return predict_features(booster, build_features(frame))
+def predict(
+    booster: xgb.Booster, frame: pd.DataFrame, stations: StationTable | None = None
+) -> np.ndarray:
+    """Raw inputs (timestamp + weather, + station_id for a station model) → rentals per hour,
+    through the shared features."""
+    return predict_features(booster, model_features(frame, stations))

@@ -10,6 +10,7 @@ RAW = Path("data/raw/hourly.parquet")
 INTERIM = Path("data/interim/hourly.parquet")
 QUARANTINE = Path("data/quarantine/rejected.csv")
 FEATURES = Path("data/features/features.parquet")
+STATIONS = Path("data/features/stations.json")  # station grain: ids, places, daily history
 TRAIN = Path("data/split/train.parquet")
 TEST = Path("data/split/test.parquet")
 MODEL = Path("models/model.ubj")

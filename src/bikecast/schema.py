@@ -14,6 +14,11 @@ WEATHER = ("clear", "mist", "light_precip", "heavy_precip")
 COUNT_COLUMNS = ("rentals", "casual", "registered")
 WEATHER_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
 COLUMNS = ("timestamp", *COUNT_COLUMNS, *WEATHER_COLUMNS)
+# Station grain: one row per station and hour. Coordinates may be empty (the 2018-2020 trip
+# layout has none); the model treats them as missing.
+STATION_COLUMNS = ("station_id", "latitude", "longitude")
+STATION_GRAIN_COLUMNS = ("timestamp", *STATION_COLUMNS, *COUNT_COLUMNS, *WEATHER_COLUMNS)
+GRAINS = ("city", "station")
 TIMEZONE = "America/New_York"  # calendar features use Washington DC local time
 OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -22,14 +27,25 @@ class DataError(BikecastError, ValueError):
     """Input data cannot be used; the message names the file and what is wrong."""
 
 
-def canonical_schema():
+def columns(grain: str = "city") -> tuple[str, ...]:
+    """The canonical columns of a grain, in file order."""
+    return STATION_GRAIN_COLUMNS if grain == "station" else COLUMNS
+
+
+def canonical_schema(grain: str = "city"):
     """The pandera schema of a typed canonical frame (row-level checks, collected lazily)."""
     import pandera.pandas as pa
 
     count = {"dtype": "int64", "checks": pa.Check.ge(0), "nullable": False}
+    station = {
+        "station_id": pa.Column(str, pa.Check.str_length(1, 64), nullable=False),
+        "latitude": pa.Column(float, pa.Check.in_range(-90, 90), nullable=True),
+        "longitude": pa.Column(float, pa.Check.in_range(-180, 180), nullable=True),
+    }
     return pa.DataFrameSchema(
         {
             "timestamp": pa.Column("datetime64[ns, UTC]", nullable=False),
+            **(station if grain == "station" else {}),
             "rentals": pa.Column(**count),
             "casual": pa.Column(**count),
             "registered": pa.Column(**count),
@@ -56,7 +72,7 @@ def canonical_schema():
     )
 
 
-def read_canonical(path: str | Path) -> pd.DataFrame:
+def read_canonical(path: str | Path, grain: str = "city") -> pd.DataFrame:
     """Read a canonical file (.csv, .csv.gz or .parquet) as strings, columns checked.
 
     Values stay untyped here so that validate can quarantine each bad value with a reason
@@ -78,23 +94,29 @@ def read_canonical(path: str | Path) -> pd.DataFrame:
         raise DataError(f"{path}: file has no header and no rows") from exc
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot be parsed as {path.suffix or 'csv'} ({exc})") from exc
-    check_columns(frame, str(path))
+    check_columns(frame, str(path), grain)
     if frame.empty:
         raise DataError(f"{path}: file has a header but no rows")
-    return frame[list(COLUMNS)]
+    return frame[list(columns(grain))]
 
 
-def check_columns(frame: pd.DataFrame, where: str) -> None:
+def check_columns(frame: pd.DataFrame, where: str, grain: str = "city") -> None:
     """Fail with the exact missing and unexpected column names."""
-    missing = [c for c in COLUMNS if c not in frame.columns]
-    extra = [c for c in frame.columns if c not in COLUMNS]
+    expected = columns(grain)
+    missing = [c for c in expected if c not in frame.columns]
+    extra = [c for c in frame.columns if c not in expected]
     if missing or extra:
         parts = []
         if missing:
             parts.append(f"missing columns {missing}")
         if extra:
             parts.append(f"unexpected columns {extra}")
-        raise DataError(f"{where}: {' and '.join(parts)}; expected exactly {list(COLUMNS)}")
+        hint = ""
+        if grain == "city" and "station_id" in extra:
+            hint = " (a station-grain file: set `grain: station` in params.yaml)"
+        elif grain == "station" and missing == list(STATION_COLUMNS):
+            hint = " (a city-grain file: set `grain: city` in params.yaml)"
+        raise DataError(f"{where}: {' and '.join(parts)}; expected exactly {list(expected)}{hint}")
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:

@@ -230,7 +230,8 @@ def test_rerun_with_same_as_of_reads_the_cache_and_writes_the_same_bytes(
     from bikecast import paths
     from bikecast.stages import ingest
 
-    class P:  # the stage needs only .ingest
+    class P:  # the stage needs only .ingest and .grain
+        grain = "city"
         ingest = params(services, tmp_path, "2024-04-30T23:00:00-04:00")
 
     monkeypatch.chdir(tmp_path)

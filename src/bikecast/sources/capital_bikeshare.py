@@ -6,6 +6,9 @@ window. Trips are counted by their start hour, which the files give in Washingto
 time; those hours are placed in UTC here, deliberately around daylight-saving changes (see
 `local_counts_to_utc`). Every download is cached by month under `cache_dir`, so a re-run with
 the same `ingest.as_of` reads the cache and downloads nothing.
+
+At station grain (`fetch(..., grain="station")`) the same trips are counted per start station
+and hour instead; see `fetch_stations` for the rules.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import pandas as pd
 
 from bikecast import io
 from bikecast.config import CapitalBikeshareParams, IngestParams
-from bikecast.schema import COLUMNS, TIMEZONE, DataError
+from bikecast.schema import COLUMNS, GRAINS, STATION_GRAIN_COLUMNS, TIMEZONE, DataError
 from bikecast.sources import weather as wx
 from bikecast.sources.http import Http
 
@@ -45,6 +48,9 @@ class Layout:
     columns: tuple[str, ...]
     start: str  # trip start, local DC wall-clock time
     member: str  # member | casual
+    station: str  # start station id; empty for dockless e-bike trips (current layout)
+    lat: str | None = None  # start coordinates; the legacy layout has none
+    lng: str | None = None
 
 
 LAYOUTS = (
@@ -67,6 +73,9 @@ LAYOUTS = (
         ),
         "started_at",
         "member_casual",
+        "start_station_id",
+        "start_lat",
+        "start_lng",
     ),
     Layout(
         "legacy (to 2020-03)",
@@ -83,6 +92,7 @@ LAYOUTS = (
         ),
         "Start date",
         "Member type",
+        "Start station number",
     ),
 )
 
@@ -183,12 +193,144 @@ def count_trips(path: Path, where: str | None = None) -> pd.DataFrame:
     return counts.sort_index()
 
 
-def _count_table(table: pd.DataFrame, layout: Layout, where: str) -> pd.DataFrame:
+@dataclass(frozen=True)
+class StationTrips:
+    """One trip file at station grain, before its hours are placed in UTC."""
+
+    counts: pd.DataFrame  # casual, registered by (naive local hour, station_id)
+    coords: pd.DataFrame  # station_id, latitude, longitude, n: distinct start coordinates
+    unplaced: int  # trips in the window without a start station (dropped)
+
+
+def count_station_trips(
+    path: Path, window: tuple[pd.Timestamp, pd.Timestamp], where: str | None = None
+) -> StationTrips:
+    """Trips per (naive local start hour, start station), as `count_trips` counts them.
+
+    `window` is the first and last naive local hour of the window: the start coordinates and
+    the station-less trips are taken from it only (counts are cut to it in UTC later).
+    """
+    where = where or str(path)
+    counts, coords, unplaced = [], [], 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for name in _csv_members(zf, where):
+                member_where = f"{where} ({name})"
+                layout = detect_layout(_header(zf, name), member_where)
+                position = [layout.lat, layout.lng] if layout.lat and layout.lng else []
+                table = _read_station_trips(zf, name, layout, position, member_where)
+                station = table[layout.station].str.strip()
+                has_station = station.notna() & (station != "")
+                table = table.assign(**{layout.station: station})
+                unplaced += int(_in_window(table.loc[~has_station, layout.start], window).sum())
+                table = table[has_station]
+                counts.append(_count_table(table, layout, member_where, layout.station))
+                if position:
+                    coords.append(_coordinate_counts(table, layout, window))
+    except (zipfile.BadZipFile, zlib.error, EOFError, UnicodeDecodeError) as exc:
+        raise DataError(f"{where}: not a valid zip file, truncated or corrupt ({exc})") from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{where}: cannot parse the trips CSV ({exc})") from exc
+    no_coords = pd.DataFrame(
+        {
+            "station_id": pd.Series(dtype=object),
+            "latitude": pd.Series(dtype="float64"),
+            "longitude": pd.Series(dtype="float64"),
+            "n": pd.Series(dtype="int64"),
+        }
+    )
+    return StationTrips(
+        counts=pd.concat(counts).groupby(level=[0, 1]).sum().sort_index(),
+        coords=pd.concat([no_coords, *coords], ignore_index=True),
+        unplaced=unplaced,
+    )
+
+
+def _read_station_trips(
+    zf: zipfile.ZipFile, name: str, layout: Layout, position: list[str], where: str
+) -> pd.DataFrame:
+    """The columns station grain needs; coordinates as floats (parsed in C when clean)."""
+    usecols = [layout.start, layout.member, layout.station, *position]
+    text = dict.fromkeys([layout.start, layout.member, layout.station], str)
+    try:
+        with zf.open(name) as fh:
+            return pd.read_csv(
+                fh,
+                usecols=usecols,
+                dtype={**text, **dict.fromkeys(position, "float64")},
+                encoding="utf-8-sig",
+                skipinitialspace=True,
+            )
+    except ValueError as exc:  # a coordinate that is not a number
+        if not position or isinstance(exc, (UnicodeDecodeError, pd.errors.ParserError)):
+            raise
+    with zf.open(name) as fh:
+        table = pd.read_csv(
+            fh, usecols=usecols, dtype=str, encoding="utf-8-sig", skipinitialspace=True
+        )
+    bad = pd.Series(False, index=table.index)
+    examples: list[str] = []
+    for column in position:
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        wrong = numbers.isna() & table[column].notna()
+        examples += table.loc[wrong, column].head(3).tolist()
+        bad |= wrong
+        table[column] = numbers
+    message = (
+        f"{where}: {int(bad.sum())} of {len(table)} trips have a {' or '.join(position)} that "
+        f"is not a number (examples: {examples[:3]})"
+    )
+    if bad.sum() > MAX_BAD_ROW_FRACTION * len(table):
+        raise DataError(message)
+    log.warning("%s; their coordinates are ignored", message)
+    return table
+
+
+def _local_hours(start: pd.Series) -> pd.Series:
+    """Each trip's naive local start hour (NaT when unreadable), parsing distinct hours only."""
+    keys = start.str.slice(0, 13)
+    codes, unique_keys = pd.factorize(keys)
+    unique_keys = pd.Series(unique_keys, dtype=object)
+    if unique_keys.str.match(HOUR_KEY).all():
+        parsed = pd.to_datetime(
+            unique_keys.str.replace("T", " "), format="%Y-%m-%d %H", errors="coerce"
+        )
+        values = np.append(parsed.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT", "ns"))
+        return pd.Series(values[codes], index=start.index)  # code -1 (missing) → NaT
+    return pd.to_datetime(start, errors="coerce", format="mixed").dt.floor("h")
+
+
+def _in_window(start: pd.Series, window: tuple[pd.Timestamp, pd.Timestamp]) -> pd.Series:
+    hours = _local_hours(start)
+    return (hours >= window[0]) & (hours <= window[1])
+
+
+def _coordinate_counts(
+    table: pd.DataFrame, layout: Layout, window: tuple[pd.Timestamp, pd.Timestamp]
+) -> pd.DataFrame:
+    """How often each start coordinate occurs per station in the window (exact medians later,
+    without keeping every trip of every month)."""
+    table = table[_in_window(table[layout.start], window)]
+    columns = {layout.station: "station_id", layout.lat: "latitude", layout.lng: "longitude"}
+    position = table[list(columns)].rename(columns=columns)
+    grouped = position.groupby(list(columns.values()), dropna=False, sort=False).size()
+    return grouped.rename("n").reset_index()
+
+
+def _count_table(
+    table: pd.DataFrame, layout: Layout, where: str, station: str | None = None
+) -> pd.DataFrame:
+    """Trips per naive local hour (and per `station` column when given), casual + registered.
+
+    Groups on the 'YYYY-MM-DD HH' prefix first and parses only the distinct hours.
+    """
     start = table[layout.start]
     keys = start.str.slice(0, 13)
-    grouped = table.groupby([keys, table[layout.member]], dropna=False, sort=False).size()
+    by = [] if station is None else [table[station]]
+    names = [] if station is None else ["station_id"]
+    grouped = table.groupby([keys, *by, table[layout.member]], dropna=False, sort=False).size()
     groups = grouped.rename("n").reset_index()
-    groups.columns = ["key", "member", "n"]
+    groups.columns = ["key", *names, "member", "n"]
     unique_keys = pd.Series(groups["key"].dropna().unique(), dtype=object)
     if unique_keys.str.match(HOUR_KEY).all():
         parsed = pd.to_datetime(
@@ -197,9 +339,9 @@ def _count_table(table: pd.DataFrame, layout: Layout, where: str) -> pd.DataFram
         hours = groups["key"].map(dict(zip(unique_keys, parsed, strict=True)))
     else:  # an unusual timestamp format: parse every row, then group again
         stamps = pd.to_datetime(start, errors="coerce", format="mixed").dt.floor("h")
-        grouped = table.groupby([stamps, table[layout.member]], dropna=False, sort=False).size()
-        groups = grouped.rename("n").reset_index()
-        groups.columns = ["hour", "member", "n"]
+        grouped = table.groupby([stamps, *by, table[layout.member]], dropna=False, sort=False)
+        groups = grouped.size().rename("n").reset_index()
+        groups.columns = ["hour", *names, "member", "n"]
         hours = groups["hour"]
         groups["key"] = hours.astype("string")
     kinds = groups["member"].astype("string").str.strip().str.lower().map(MEMBER)
@@ -216,6 +358,15 @@ def _count_table(table: pd.DataFrame, layout: Layout, where: str) -> pd.DataFram
             raise DataError(message)
         log.warning("%s; skipped", message)
     good = pd.DataFrame({"hour": hours[~bad], "kind": kinds[~bad], "n": groups.loc[~bad, "n"]})
+    if station is not None:
+        good["station_id"] = groups.loc[~bad, "station_id"]
+        counts = good.groupby(["hour", "station_id", "kind"])["n"].sum().unstack("kind")
+        counts = counts.reindex(columns=["casual", "registered"]).fillna(0).astype("int64")
+        counts.index = counts.index.set_levels(
+            pd.DatetimeIndex(counts.index.levels[0]), level="hour"
+        )
+        counts.columns.name = None
+        return counts
     counts = good.pivot_table(index="hour", columns="kind", values="n", aggfunc="sum", fill_value=0)
     counts = counts.reindex(columns=["casual", "registered"], fill_value=0).astype("int64")
     counts.index = pd.DatetimeIndex(counts.index, name="hour")
@@ -231,11 +382,26 @@ def local_counts_to_utc(counts: pd.DataFrame) -> pd.DataFrame:
     - Fall back: 01:00-01:59 happens twice and wall-clock stamps cannot tell which; the
       count is split between the two UTC hours (the first gets the odd trip), so neither
       real hour shows as an artificial zero and the total is kept.
+
+    `counts` is indexed by the naive local hour, or by (hour, station_id) at station grain.
+    There the split runs over the hour's trips in station order, alternating between the two
+    UTC hours, so the stations of each UTC hour sum to exactly the city-grain count.
     """
-    index = pd.DatetimeIndex(counts.index)
+    multi = isinstance(counts.index, pd.MultiIndex)
+    if multi:
+        counts = counts.sort_index()
+    index = pd.DatetimeIndex(counts.index.get_level_values(0) if multi else counts.index)
+
+    def placed(frame: pd.DataFrame, hours: pd.DatetimeIndex) -> pd.DataFrame:
+        """`frame` (a subset of `counts`) with its local hours replaced by `hours` in UTC."""
+        utc = hours.tz_convert("UTC")
+        if not multi:
+            return frame.set_axis(utc)
+        return frame.set_axis(pd.MultiIndex.from_arrays([utc, frame.index.get_level_values(1)]))
+
     utc = index.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent="NaT")
     plain = ~utc.isna()
-    parts = [counts[plain].set_axis(utc[plain].tz_convert("UTC"))]
+    parts = [placed(counts[plain], utc[plain])]
     odd = counts[~plain]
     if len(odd):
         odd_index = index[~plain]
@@ -245,18 +411,26 @@ def local_counts_to_utc(counts: pd.DataFrame) -> pd.DataFrame:
         repeated = ~as_dst.isna()
         if repeated.any():
             rep = odd[repeated]
-            first = (rep + 1) // 2
-            second = rep // 2
-            parts.append(first.set_axis(as_dst[repeated].tz_convert("UTC")))
+            # trips of the hour before these rows (other stations first): 0 at city grain
+            before = rep.groupby(level=0).cumsum() - rep if multi else 0
+            first = (before + rep + 1) // 2 - (before + 1) // 2
+            second = rep - first
+            parts.append(placed(first, as_dst[repeated]))
             std = odd_index[repeated].tz_localize(
                 TIMEZONE, ambiguous=np.zeros(int(repeated.sum()), dtype=bool)
             )
-            parts.append(second.set_axis(std.tz_convert("UTC")))
+            parts.append(placed(second, std))
         if (~repeated).any():
-            skipped = (odd_index[~repeated] + HOUR).tz_localize(TIMEZONE).tz_convert("UTC")
-            parts.append(odd[~repeated].set_axis(skipped))
-    out = pd.concat(parts).groupby(level=0).sum().astype("int64")
-    out.index = pd.DatetimeIndex(out.index).astype("datetime64[ns, UTC]")
+            skipped = (odd_index[~repeated] + HOUR).tz_localize(TIMEZONE)
+            parts.append(placed(odd[~repeated], skipped))
+    levels = [0, 1] if multi else 0
+    out = pd.concat(parts).groupby(level=levels).sum().astype("int64")
+    if multi:
+        out.index = out.index.set_levels(
+            pd.DatetimeIndex(out.index.levels[0]).astype("datetime64[ns, UTC]"), level=0
+        )
+    else:
+        out.index = pd.DatetimeIndex(out.index).astype("datetime64[ns, UTC]")
     return out.sort_index()
 
 
@@ -370,9 +544,17 @@ class LiveSource:
 # --------------------------------------------------------------------------- the source
 
 
-def fetch(params: IngestParams, now: pd.Timestamp | None = None) -> pd.DataFrame:
+def fetch(
+    params: IngestParams, now: pd.Timestamp | None = None, grain: str = "city"
+) -> pd.DataFrame:
     """Canonical hourly rows from `capital_bikeshare.start` up to `ingest.as_of` or the last
-    complete hour the two services can deliver, whichever is earlier."""
+    complete hour the two services can deliver, whichever is earlier.
+
+    grain "city": one row per hour. grain "station": one row per start station and hour
+    (see `fetch_stations`).
+    """
+    if grain not in GRAINS:
+        raise ValueError(f"grain {grain!r}: expected one of {list(GRAINS)}")
     cfg = params.capital_bikeshare
     source = LiveSource(cfg) if now is None else LiveSource(cfg, now=now)
     start_month = pd.Period(cfg.start, freq="M")
@@ -390,25 +572,15 @@ def fetch(params: IngestParams, now: pd.Timestamp | None = None) -> pd.DataFrame
             f"; no trip data from capital_bikeshare.start {cfg.start} on"
         )
     end = min(limit, last_hour(months[-1][0]))
+    if grain == "station":
+        return fetch_stations(source, [path for _, path in months], start, end)
     counts = [local_counts_to_utc(count_trips(path)) for _, path in months]
     frame = hourly_counts(counts, start, end)
-    weather = source.weather(start, end)
-    weather_end = wx.last_complete_hour(weather)
-    if weather_end is None:
-        raise DataError(f"{source.weather_url}: no weather between {start} and {end}")
-    if weather_end < end:
-        log.info("weather archive ends at %s; the window ends there", weather_end.isoformat())
-        end = weather_end
+    weather, end = _window_weather(source, start, end)
     frame = frame.merge(weather, on="timestamp", how="left")
     frame = frame[frame["timestamp"] <= end].reset_index(drop=True)
     frame["weather"] = wx.weather_labels(frame["weather_code"], source.weather_url)
-    gaps = int(frame[list(wx.FLOAT_COLUMNS)].isna().any(axis=1).sum())
-    if gaps:
-        log.warning(
-            "%d hours lack weather (gaps > %d h); validate will quarantine them",
-            gaps,
-            cfg.max_weather_gap_hours,
-        )
+    _log_weather_gaps(frame, source.cfg.max_weather_gap_hours)
     log.info(
         "capital_bikeshare: %d hours %s .. %s, %d trips",
         len(frame),
@@ -417,6 +589,150 @@ def fetch(params: IngestParams, now: pd.Timestamp | None = None) -> pd.DataFrame
         int(frame["rentals"].sum()),
     )
     return frame[list(COLUMNS)]
+
+
+def fetch_stations(
+    source: LiveSource, paths: list[Path], start: pd.Timestamp, end: pd.Timestamp
+) -> pd.DataFrame:
+    """Station-grain rows for the window [start, end] (UTC hours) from the month files.
+
+    - One row per (start station, UTC hour), counted as at city grain (same DST placement,
+      see `local_counts_to_utc`); station_id is the file's start station id.
+    - A station is active from the UTC hour of its first trip in the window to the end of
+      the window; active hours without trips are rows with zero rentals, hours before the
+      first trip have no row (the station may not have existed yet). So one trip is enough
+      for a station to get rows to the end of the window, also after it closed.
+    - Trips without a start station (dockless e-bikes) cannot be placed: dropped and logged;
+      at city grain they count.
+    - latitude/longitude: the median start coordinates of the station's trips in the window
+      (the station's surveyed point for docked bikes, GPS fixes for e-bikes); NaN when the
+      layout has no coordinates (legacy, to 2020-03).
+    - The city's weather of each hour, as at city grain, on every station of that hour.
+    """
+    weather, end = _window_weather(source, start, end)
+    local = (
+        start.tz_convert(TIMEZONE).tz_localize(None),
+        end.tz_convert(TIMEZONE).tz_localize(None),
+    )
+    counts, coords, unplaced = [], [], 0
+    for path in paths:
+        trips = count_station_trips(path, local)
+        counts.append(local_counts_to_utc(trips.counts))
+        coords.append(trips.coords)
+        unplaced += trips.unplaced
+    if unplaced:
+        log.info(
+            "station grain: %d trips without a start station (dockless e-bikes) dropped; "
+            "they count at city grain",
+            unplaced,
+        )
+    frame = station_hours(counts, start, end, where=", ".join(str(p) for p in paths))
+    position = station_coordinates(pd.concat(coords, ignore_index=True))
+    position = position.reindex(frame["station_id"].unique())
+    frame = frame.join(position, on="station_id")
+    hourly = weather.set_index("timestamp").reindex(
+        pd.date_range(start, end, freq="h", tz="UTC").astype("datetime64[ns, UTC]")
+    )
+    hourly["weather"] = wx.weather_labels(hourly["weather_code"], source.weather_url)
+    hour = frame.pop("hour").to_numpy()
+    for column in (*wx.FLOAT_COLUMNS, "weather"):
+        frame[column] = hourly[column].to_numpy()[hour]
+    _log_weather_gaps(hourly, source.cfg.max_weather_gap_hours)
+    log.info(
+        "capital_bikeshare: %d station-hours of %d stations %s .. %s, %d trips",
+        len(frame),
+        frame["station_id"].nunique(),
+        start.isoformat(),
+        end.isoformat(),
+        int(frame["rentals"].sum()),
+    )
+    return frame[list(STATION_GRAIN_COLUMNS)]
+
+
+def station_hours(
+    counts: list[pd.DataFrame], start: pd.Timestamp, end: pd.Timestamp, where: str
+) -> pd.DataFrame:
+    """Every (UTC hour, station) from the station's first trip in [start, end] to `end`,
+    sorted by (timestamp, station_id); no trips → 0. `hour` is the hour's position."""
+    hours = pd.date_range(start, end, freq="h", tz="UTC").astype("datetime64[ns, UTC]")
+    combined = pd.concat(counts).groupby(level=[0, 1]).sum()
+    stamps = combined.index.get_level_values(0)
+    combined = combined[(stamps >= start) & (stamps <= end)]
+    if combined.empty:
+        raise DataError(f"{where}: no trip with a start station between {start} and {end}")
+    hour = hours.get_indexer(combined.index.get_level_values(0))
+    stations, station = np.unique(
+        combined.index.get_level_values(1).to_numpy(dtype=object), return_inverse=True
+    )
+    first = np.full(len(stations), len(hours))
+    np.minimum.at(first, station, hour)
+    active = np.arange(len(hours))[:, None] >= first[None, :]
+    grid_hour, grid_station = np.nonzero(active)  # row-major: by hour, then station id
+    width = len(stations)
+    rows = np.searchsorted(grid_hour * width + grid_station, hour * width + station)
+    frame = pd.DataFrame(
+        {
+            "timestamp": hours[grid_hour],
+            "station_id": stations[grid_station],
+            "hour": grid_hour,
+        }
+    )
+    for column in ("casual", "registered"):
+        values = np.zeros(len(frame), dtype="int64")
+        values[rows] = combined[column].to_numpy()
+        frame[column] = values
+    frame["rentals"] = frame["casual"] + frame["registered"]
+    return frame
+
+
+def station_coordinates(coords: pd.DataFrame) -> pd.DataFrame:
+    """Median latitude and longitude per station from counted distinct start coordinates."""
+    medians = {
+        axis: _weighted_median(coords[["station_id", axis, "n"]].dropna(), axis)
+        for axis in ("latitude", "longitude")
+    }
+    frame = pd.DataFrame(medians, dtype="float64")
+    frame.index.name = "station_id"
+    return frame
+
+
+def _weighted_median(values: pd.DataFrame, column: str) -> pd.Series:
+    """Per station, the median of `column` repeated `n` times (even counts: mean of the two
+    middle values, as numpy and pandas do)."""
+    table = values.groupby(["station_id", column], sort=True)["n"].sum().reset_index()
+    by_station = table.groupby("station_id", sort=False)["n"]
+    upto = by_station.cumsum()
+    total = by_station.transform("sum")
+    before = upto - table["n"]
+    middle = []
+    for k in ((total - 1) // 2, total // 2):
+        hit = (before <= k) & (k < upto)
+        middle.append(table.loc[hit].set_index("station_id")[column])
+    return ((middle[0] + middle[1]) / 2).astype("float64")
+
+
+def _window_weather(
+    source: LiveSource, start: pd.Timestamp, end: pd.Timestamp
+) -> tuple[pd.DataFrame, pd.Timestamp]:
+    """Hourly weather for the window, and the window's end moved to where weather ends."""
+    weather = source.weather(start, end)
+    weather_end = wx.last_complete_hour(weather)
+    if weather_end is None:
+        raise DataError(f"{source.weather_url}: no weather between {start} and {end}")
+    if weather_end < end:
+        log.info("weather archive ends at %s; the window ends there", weather_end.isoformat())
+        end = weather_end
+    return weather, end
+
+
+def _log_weather_gaps(hourly: pd.DataFrame, max_gap_hours: int) -> None:
+    gaps = int(hourly[list(wx.FLOAT_COLUMNS)].isna().any(axis=1).sum())
+    if gaps:
+        log.warning(
+            "%d hours lack weather (gaps > %d h); validate will quarantine them",
+            gaps,
+            max_gap_hours,
+        )
 
 
 def available_until(params: IngestParams, now: pd.Timestamp | None = None) -> pd.Timestamp | None:

@@ -17,6 +17,7 @@ import pandas as pd
 from bikecast import io, paths
 from bikecast.config import DriftParams, Params
 from bikecast.drift import Prepared, Score, banner_html, prepare, summarise, with_banner
+from bikecast.features import city_totals
 from bikecast.model import load_model, predict_features
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,17 @@ def compare(
     params: DriftParams,
     booster=None,
 ) -> DriftResult:
-    """Drift of `current` against a like-with-like reference from `train` (both feature tables)."""
-    predict = (lambda frame: predict_features(booster, frame)) if booster is not None else None
+    """Drift of `current` against a like-with-like reference from `train` (both feature tables).
+
+    Tables with a `predicted` column (city totals of a station model) bring their own
+    predictions; otherwise the booster, if given, predicts.
+    """
+    if "predicted" in current.columns:
+        predict = lambda frame: frame["predicted"].to_numpy()  # noqa: E731
+    elif booster is not None:
+        predict = lambda frame: predict_features(booster, frame)  # noqa: E731
+    else:
+        predict = None
     prepared = prepare(train, current, params, predict)
     if prepared.tested:
         scores, snapshot = evidently_scores(prepared)
@@ -99,6 +109,9 @@ def compare(
 def run(params: Params) -> dict:
     train, test = pd.read_parquet(paths.TRAIN), pd.read_parquet(paths.TEST)
     booster, _ = load_model(paths.MODEL, paths.MODEL_META)
+    if params.grain == "station":  # the city's weather, calendar, demand and forecast
+        train = city_totals(train, predict_features(booster, train))
+        test = city_totals(test, predict_features(booster, test))
     result = compare(train, test, params.drift, booster)
     io.write_text(result.html, paths.DRIFT_REPORT)
     io.write_json(result.summary, paths.DRIFT_METRICS)

@@ -1,4 +1,10 @@
-"""features: validated hours → data/features/features.parquet (targets + model features)."""
+"""features: validated hours → data/features/features.parquet (targets + model features).
+
+At station grain the station table (ids, places, daily history) is built first from all the
+data and saved beside the features: train puts its latest days in the model card, so serving
+computes the same station features. With `compute.engine: dask` the rows are processed
+partition by partition on the cluster and written as a parquet dataset (a directory).
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,63 @@ import logging
 import pandas as pd
 
 from bikecast import io, paths
-from bikecast.features import build_features
+from bikecast.config import Params
+from bikecast.features import model_features
 from bikecast.schema import COUNT_COLUMNS
+from bikecast.stations import StationTable, daily_history, station_places
 
 log = logging.getLogger(__name__)
 
 
-def feature_table(valid: pd.DataFrame) -> pd.DataFrame:
-    """Timestamp, targets and features side by side, one row per hour."""
-    return pd.concat([valid[["timestamp", *COUNT_COLUMNS]], build_features(valid)], axis=1)
+def feature_table(valid: pd.DataFrame, stations: StationTable | None = None) -> pd.DataFrame:
+    """Timestamp (and station), targets and features side by side, one row per input row."""
+    keys = ["timestamp", "station_id"] if stations is not None else ["timestamp"]
+    return pd.concat([valid[[*keys, *COUNT_COLUMNS]], model_features(valid, stations)], axis=1)
 
 
-def run() -> pd.DataFrame:
-    table = feature_table(pd.read_parquet(paths.INTERIM))
+def station_table(valid: pd.DataFrame, params: Params) -> StationTable:
+    return StationTable.build(
+        daily_history(valid),
+        station_places(valid),
+        params.station.history_days,
+        params.station.history_lag_days,
+    )
+
+
+def _save_stations(stations: StationTable | None) -> None:
+    summary = {"grain": "station", **stations.to_dict()} if stations else {"grain": "city"}
+    io.write_json(summary, paths.STATIONS)
+
+
+def run(params: Params) -> None:
+    if params.compute.engine == "dask":
+        return run_dask(params)
+    valid = pd.read_parquet(paths.INTERIM)
+    stations = station_table(valid, params) if params.grain == "station" else None
+    table = feature_table(valid, stations)
+    _save_stations(stations)
     io.write_parquet(table, paths.FEATURES)
     log.info("features: %d rows x %d columns → %s", *table.shape, paths.FEATURES)
-    return table
+
+
+def run_dask(params: Params) -> None:
+    """The same functions, applied per partition on a Dask cluster."""
+    from bikecast.compute import dask_client, read_parquet
+
+    with dask_client(params.compute):
+        valid = read_parquet(paths.INTERIM, params.compute)
+        stations = None
+        if params.grain == "station":
+            daily = valid.map_partitions(daily_history).groupby(["station_id", "day"]).sum()
+            places = valid[["station_id", "latitude", "longitude"]].map_partitions(station_places)
+            stations = StationTable.build(
+                daily.compute().reset_index(),
+                places.compute(),
+                params.station.history_days,
+                params.station.history_lag_days,
+            )
+        meta = feature_table(valid.partitions[0].head(1), stations).iloc[:0]
+        table = valid.map_partitions(feature_table, stations, meta=meta)
+        _save_stations(stations)
+        io.write_parquet_dataset(table, paths.FEATURES)
+    log.info("features (dask): %d partitions → %s", table.npartitions, paths.FEATURES)

@@ -32,23 +32,23 @@ def reveal(frame: pd.DataFrame, as_of: pd.Timestamp, where: str) -> pd.DataFrame
     return frame.loc[keep].reset_index(drop=True)
 
 
-def replay(params: IngestParams) -> pd.DataFrame:
+def replay(params: IngestParams, grain: str = "city") -> pd.DataFrame:
     """A canonical file on disk, as if it had arrived only up to as_of."""
-    return reveal(read_canonical(params.path), params.as_of_utc, params.path)
+    return reveal(read_canonical(params.path, grain), params.as_of_utc, params.path)
 
 
-def load_source(params: IngestParams) -> pd.DataFrame:
+def load_source(params: IngestParams, grain: str = "city") -> pd.DataFrame:
     if params.source == "replay":
-        return replay(params)
+        return replay(params, grain)
     if params.source == "capital_bikeshare":
         from bikecast.sources.capital_bikeshare import fetch
 
-        return fetch(params)
+        return fetch(params, grain=grain)
     raise DataError(f"unknown ingest.source {params.source!r}")  # config rejects it first
 
 
 def run(params: Params) -> pd.DataFrame:
-    frame = load_source(params.ingest)
+    frame = load_source(params.ingest, params.grain)
     io.write_parquet(frame, paths.RAW)
     log.info("ingest: %d rows up to %s → %s", len(frame), params.ingest.as_of, paths.RAW)
     return frame

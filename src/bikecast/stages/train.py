@@ -3,10 +3,15 @@
 The last `train.valid_days` of the train split pick the number of boosting rounds by early
 stopping (those curves go to dvclive); the model is then refit on the whole train split with
 that many rounds, so the most recent weeks are learned too. The test window is never seen.
+
+With `compute.engine: dask` the same two steps run through `xgboost.dask` on the cluster: each
+worker holds its partitions as a quantised DaskQuantileDMatrix and the workers build every
+tree together (Rabit allreduce), so no worker ever needs the whole train split in memory.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,14 +21,15 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params, TrainParams
-from bikecast.features import FEATURE_COLUMNS
+from bikecast.features import FEATURE_COLUMNS, feature_columns, feature_types
 from bikecast.model import file_sha256, model_version
 from bikecast.schema import DataError
+from bikecast.stations import StationTable
 
 log = logging.getLogger(__name__)
 
 
-def xgb_params(params: TrainParams) -> dict[str, Any]:
+def xgb_params(params: TrainParams, nthread: int = 2) -> dict[str, Any]:
     return {
         "objective": "reg:squarederror",  # on log1p(target): minimises RMSLE
         "eval_metric": "rmse",
@@ -35,17 +41,20 @@ def xgb_params(params: TrainParams) -> dict[str, Any]:
         "min_child_weight": params.min_child_weight,
         "lambda": params.reg_lambda,
         "seed": params.seed,
-        "nthread": 2,
+        "nthread": nthread,
     }
 
 
-def matrix(table: pd.DataFrame):
+def matrix(table: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COLUMNS):
     import xgboost as xgb
 
+    types = feature_types(columns)
     return xgb.DMatrix(
-        table[list(FEATURE_COLUMNS)].to_numpy(dtype="float32"),
+        table[list(columns)].to_numpy(dtype="float32"),
         label=np.log1p(table["rentals"].to_numpy(dtype="float64")),
-        feature_names=list(FEATURE_COLUMNS),
+        feature_names=list(columns),
+        feature_types=types,
+        enable_categorical=types is not None,
     )
 
 
@@ -56,32 +65,83 @@ class Fitted:
     curves: dict[str, list[float]]  # {"fit": [...], "valid": [...]} RMSLE per round
 
 
-def fit(train: pd.DataFrame, params: TrainParams) -> Fitted:
+def _check_parts(rows: int, fit_rows: int, valid_rows: int, params: TrainParams) -> None:
+    if not fit_rows or not valid_rows:
+        raise DataError(
+            f"train: {rows} rows cannot be split into fit and the last "
+            f"{params.valid_days} validation days; lower train.valid_days"
+        )
+
+
+def _fitted(probe_booster, final_booster, history: dict) -> Fitted:
+    curves = {name: [float(v) for v in result["rmse"]] for name, result in history.items()}
+    return Fitted(booster=final_booster, rounds=probe_booster.best_iteration + 1, curves=curves)
+
+
+def fit(
+    train: pd.DataFrame, params: TrainParams, columns: tuple[str, ...] = FEATURE_COLUMNS
+) -> Fitted:
     """Choose the number of rounds on the last valid_days, then refit on all of train."""
     import xgboost as xgb
 
     cutoff = train["timestamp"].max() - pd.Timedelta(days=params.valid_days)
     fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
-    if fit_part.empty or valid_part.empty:
-        raise DataError(
-            f"train: {len(train)} rows cannot be split into fit and the last "
-            f"{params.valid_days} validation days; lower train.valid_days"
-        )
+    _check_parts(len(train), len(fit_part), len(valid_part), params)
     booster_params = xgb_params(params)
     history: dict[str, dict[str, list[float]]] = {}
     probe = xgb.train(
         booster_params,
-        matrix(fit_part),
+        matrix(fit_part, columns),
         num_boost_round=params.n_estimators,
-        evals=[(matrix(fit_part), "fit"), (matrix(valid_part), "valid")],
+        evals=[(matrix(fit_part, columns), "fit"), (matrix(valid_part, columns), "valid")],
         early_stopping_rounds=params.early_stopping_rounds,
         evals_result=history,
         verbose_eval=False,
     )
-    rounds = probe.best_iteration + 1
-    final = xgb.train(booster_params, matrix(train), num_boost_round=rounds)
-    curves = {name: [float(v) for v in result["rmse"]] for name, result in history.items()}
-    return Fitted(booster=final, rounds=rounds, curves=curves)
+    final = xgb.train(
+        booster_params, matrix(train, columns), num_boost_round=probe.best_iteration + 1
+    )
+    return _fitted(probe, final, history)
+
+
+def fit_dask(
+    client, train, params: TrainParams, columns: tuple[str, ...], nthread: int = 1
+) -> Fitted:
+    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters."""
+    import xgboost.dask as dxgb
+
+    cutoff = train["timestamp"].max().compute() - pd.Timedelta(days=params.valid_days)
+    fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
+    rows, fit_rows = (int(f.map_partitions(len).sum().compute()) for f in (train, fit_part))
+    _check_parts(rows, fit_rows, rows - fit_rows, params)
+    types = feature_types(columns)
+
+    def quantised(frame, ref=None):
+        return dxgb.DaskQuantileDMatrix(
+            client,
+            frame[list(columns)].astype("float32"),
+            label=frame["rentals"].astype("float64").map_partitions(np.log1p),
+            feature_names=list(columns),
+            feature_types=types,
+            enable_categorical=types is not None,
+            ref=ref,
+        )
+
+    booster_params = xgb_params(params, nthread)
+    fit_matrix = quantised(fit_part)
+    probe = dxgb.train(
+        client,
+        booster_params,
+        fit_matrix,
+        num_boost_round=params.n_estimators,
+        evals=[(fit_matrix, "fit"), (quantised(valid_part, fit_matrix), "valid")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    del fit_matrix
+    rounds = probe["booster"].best_iteration + 1
+    final = dxgb.train(client, booster_params, quantised(train), num_boost_round=rounds)
+    return _fitted(probe["booster"], final["booster"], probe["history"])
 
 
 def log_curves(fitted: Fitted) -> None:
@@ -99,34 +159,68 @@ def log_curves(fitted: Fitted) -> None:
         live.summary["valid_rmsle_best"] = round(min(fitted.curves["valid"]), 6)
 
 
-def model_card(fitted: Fitted, train: pd.DataFrame, params: Params, sha256: str) -> dict:
+def model_card(
+    fitted: Fitted,
+    window: dict,
+    params: Params,
+    sha256: str,
+    stations: StationTable | None = None,
+) -> dict:
     import xgboost
 
-    return {
+    card = {
         "version": model_version(sha256),
         "sha256": sha256,
         "format": "xgboost-ubj",
         "xgboost_version": xgboost.__version__,
         "target": "log1p(rentals)",
-        "feature_columns": list(FEATURE_COLUMNS),
+        "grain": params.grain,
+        "compute_engine": params.compute.engine,
+        "feature_columns": list(feature_columns(params.grain)),
         "rounds": fitted.rounds,
         "params": params.train.model_dump(),
         "data_window": {
             "source": params.ingest.source,
             "as_of": params.ingest.as_of,
-            "train_start": train["timestamp"].min().isoformat(),
-            "train_end": train["timestamp"].max().isoformat(),
-            "train_rows": len(train),
+            **window,
         },
     }
+    if stations is not None:  # what the API needs for station features after the data end
+        card["stations"] = stations.latest().to_dict()
+    return card
+
+
+def train_window(stamps) -> dict:
+    """First and last train hour and the row count, of a pandas or Dask timestamp column."""
+    start, end, rows = stamps.min(), stamps.max(), stamps.count()
+    if hasattr(start, "compute"):
+        import dask
+
+        start, end, rows = dask.compute(start, end, rows)
+    return {"train_start": start.isoformat(), "train_end": end.isoformat(), "train_rows": int(rows)}
 
 
 def run(params: Params) -> dict:
-    train = pd.read_parquet(paths.TRAIN)
-    fitted = fit(train, params.train)
+    columns = feature_columns(params.grain)
+    if params.compute.engine == "dask":
+        from bikecast.compute import dask_client, read_parquet
+
+        with dask_client(params.compute) as client:
+            train = read_parquet(paths.TRAIN, params.compute, ["timestamp", "rentals", *columns])
+            fitted = fit_dask(
+                client, train, params.train, columns, params.compute.threads_per_worker
+            )
+            window = train_window(train["timestamp"])
+    else:
+        train = pd.read_parquet(paths.TRAIN)
+        fitted = fit(train, params.train, columns)
+        window = train_window(train["timestamp"])
+    stations = None
+    if params.grain == "station":
+        stations = StationTable.from_dict(json.loads(paths.STATIONS.read_text()))
     log_curves(fitted)
     io.write_with(paths.MODEL, lambda p: fitted.booster.save_model(str(p)))
-    card = model_card(fitted, train, params, file_sha256(paths.MODEL))
+    card = model_card(fitted, window, params, file_sha256(paths.MODEL), stations)
     io.write_json(card, paths.MODEL_META)
     log.info("train: %d rounds, model %s → %s", fitted.rounds, card["version"], paths.MODEL)
     return card

@@ -16,7 +16,7 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params, ValidateParams
-from bikecast.schema import COLUMNS, COUNT_COLUMNS, DataError, canonical_schema, parse_timestamps
+from bikecast.schema import COUNT_COLUMNS, DataError, canonical_schema, columns, parse_timestamps
 
 log = logging.getLogger(__name__)
 FLOAT_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
@@ -32,7 +32,7 @@ class Validated:
 Reasons = dict[int, list[tuple[str, object]]]  # row → [(column: problem, offending value)]
 
 
-def _coerce(raw: pd.DataFrame) -> tuple[pd.DataFrame, Reasons]:
+def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
     """Type every column; values that cannot be typed become reasons, not exceptions."""
     reasons: Reasons = {}
 
@@ -43,6 +43,15 @@ def _coerce(raw: pd.DataFrame) -> tuple[pd.DataFrame, Reasons]:
     typed = pd.DataFrame(index=raw.index)
     typed["timestamp"] = parse_timestamps(raw["timestamp"])
     flag("timestamp", typed["timestamp"].isna(), "not ISO-8601 with a UTC offset")
+    if grain == "station":
+        station = raw["station_id"].astype("string").str.strip()
+        flag("station_id", station.isna() | (station == ""), "empty")
+        typed["station_id"] = station.astype(object)
+        for column in ("latitude", "longitude"):  # may be empty: the old trip layout has none
+            text = raw[column].astype("string").str.strip()
+            values = pd.to_numeric(text, errors="coerce").astype("float64")
+            flag(column, text.notna() & (text != "") & ~np.isfinite(values), "not a number")
+            typed[column] = values.where(np.isfinite(values))
     for column in COUNT_COLUMNS:
         values = pd.to_numeric(raw[column], errors="coerce").astype("float64")
         flag(column, values.isna(), "not a number")
@@ -57,13 +66,13 @@ def _coerce(raw: pd.DataFrame) -> tuple[pd.DataFrame, Reasons]:
     return typed, reasons
 
 
-def _schema_reasons(typed: pd.DataFrame) -> Reasons:
+def _schema_reasons(typed: pd.DataFrame, grain: str) -> Reasons:
     """Run the pandera schema lazily and turn every failure case into a row reason."""
     import pandera.errors
 
     typed = typed.astype({c: "int64" for c in COUNT_COLUMNS})
     try:
-        canonical_schema().validate(typed, lazy=True)
+        canonical_schema(grain).validate(typed, lazy=True)
     except pandera.errors.SchemaErrors as exc:
         reasons: Reasons = {}
         cases = exc.failure_cases
@@ -81,37 +90,46 @@ def _schema_reasons(typed: pd.DataFrame) -> Reasons:
     return {}
 
 
-def _continuity(valid: pd.DataFrame) -> dict:
-    stamps = valid["timestamp"]
-    if stamps.empty:
+def _continuity(valid: pd.DataFrame, grain: str) -> dict:
+    """Missing hours between the first and last row (of each station, at station grain)."""
+    if valid.empty:
         return {"missing_hours": 0, "missing_fraction": 0.0, "longest_gap_hours": 0}
-    expected = int((stamps.iloc[-1] - stamps.iloc[0]) / pd.Timedelta(hours=1)) + 1
-    steps = stamps.diff().dropna() / pd.Timedelta(hours=1)
+    series = valid.groupby("station_id")["timestamp"] if grain == "station" else valid["timestamp"]
+    hour = pd.Timedelta(hours=1)
+    first, last = series.min(), series.max()
+    expected = (
+        int(((last - first) / hour + 1).sum())
+        if grain == "station"
+        else int((last - first) / hour + 1)
+    )
+    steps = series.diff().dropna() / hour
     return {
-        "missing_hours": expected - len(stamps),
-        "missing_fraction": round((expected - len(stamps)) / expected, 6),
+        "missing_hours": expected - len(valid),
+        "missing_fraction": round((expected - len(valid)) / expected, 6),
         "longest_gap_hours": int(max(steps.max() - 1, 0)) if len(steps) else 0,
     }
 
 
-def validate_frame(raw: pd.DataFrame) -> Validated:
+def validate_frame(raw: pd.DataFrame, grain: str = "city") -> Validated:
     """Split raw rows into valid typed rows and quarantined rows with reasons."""
     raw = raw.reset_index(drop=True)
-    typed, reasons = _coerce(raw)
+    typed, reasons = _coerce(raw, grain)
     clean = typed.drop(index=list(reasons))
-    for idx, why in _schema_reasons(clean).items():
+    for idx, why in _schema_reasons(clean, grain).items():
         reasons.setdefault(idx, []).extend(why)
-    dupes = typed["timestamp"].notna() & typed["timestamp"].duplicated(keep=False)
+    keys = ["timestamp", "station_id"] if grain == "station" else ["timestamp"]
+    dupes = typed["timestamp"].notna() & typed.duplicated(keys, keep=False)
+    what = "station-hour" if grain == "station" else "hour"
     for idx in dupes[dupes].index:
         reasons.setdefault(idx, []).append(
-            ("timestamp: duplicated hour, every copy rejected", raw.at[idx, "timestamp"])
+            (f"timestamp: duplicated {what}, every copy rejected", raw.at[idx, "timestamp"])
         )
 
     bad = sorted(reasons)
     valid = (
         typed.drop(index=bad)
         .astype({c: "int64" for c in COUNT_COLUMNS})
-        .sort_values("timestamp", ignore_index=True)[list(COLUMNS)]
+        .sort_values(keys, ignore_index=True)[list(columns(grain))]
     )
     quarantine = raw.loc[bad].assign(
         reason=["; ".join(f"{kind} (got {value!r})" for kind, value in reasons[i]) for i in bad]
@@ -125,7 +143,8 @@ def validate_frame(raw: pd.DataFrame) -> Validated:
         "reasons": dict(kinds.most_common()),
         "first": valid["timestamp"].iloc[0].isoformat() if len(valid) else None,
         "last": valid["timestamp"].iloc[-1].isoformat() if len(valid) else None,
-        **_continuity(valid),
+        **_continuity(valid, grain),
+        **({"stations": int(valid["station_id"].nunique())} if grain == "station" else {}),
     }
     return Validated(valid=valid, quarantine=quarantine, report=report)
 
@@ -153,7 +172,7 @@ def check_thresholds(result: Validated, params: ValidateParams, where: str) -> N
 
 
 def run(params: Params) -> Validated:
-    result = validate_frame(pd.read_parquet(paths.RAW))
+    result = validate_frame(pd.read_parquet(paths.RAW), params.grain)
     check_thresholds(result, params.validate_params, str(paths.RAW))
     io.write_csv(result.quarantine, paths.QUARANTINE)
     io.write_json(result.report, paths.VALIDATE_METRICS)
