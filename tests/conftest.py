@@ -51,6 +51,19 @@ def copy_repo(dest: Path) -> Path:
     return dest
 
 
+def set_params(repo: Path, values: dict[str, str]) -> None:
+    """Set `key: value` lines of the repo's params.yaml (each key must occur exactly once),
+    keeping their indentation and comments elsewhere."""
+    path = repo / "params.yaml"
+    text = path.read_text()
+    for key, value in values.items():
+        lines = [line for line in text.splitlines() if line.strip().startswith(f"{key}:")]
+        assert len(lines) == 1, f"{key}: {lines}"
+        indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
+        text = text.replace(lines[0], f"{indent}{key}: {value}")
+    path.write_text(text)
+
+
 @pytest.fixture(scope="session")
 def pipeline_repo(tmp_path_factory) -> Path:
     """A temp copy of the repo after a real `dvc repro` on the seed. Treat as read-only."""

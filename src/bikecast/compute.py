@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ENV_SCHEDULER = "BIKECAST_DASK_SCHEDULER"
-CONNECT_TIMEOUT_S = 20
 
 
 class ComputeError(BikecastError, RuntimeError):
@@ -51,11 +50,11 @@ def dask_client(params: ComputeParams) -> Iterator[Client]:
     address = scheduler_address(params)
     if address:
         try:
-            client = Client(address, timeout=CONNECT_TIMEOUT_S)
+            client = Client(address, timeout=params.connect_timeout_s)
         except (OSError, TimeoutError) as exc:
             raise ComputeError(
                 f"compute.scheduler {address}: cannot connect to a Dask scheduler there "
-                f"within {CONNECT_TIMEOUT_S} s ({exc}); start one (`dask scheduler`) or set "
+                f"within {params.connect_timeout_s:g} s ({exc}); start one (`dask scheduler`) or set "
                 "compute.scheduler: null for a LocalCluster on this machine"
             ) from exc
         with client:

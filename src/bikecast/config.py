@@ -177,6 +177,7 @@ class ComputeParams(_Section):
     # Address of a running Dask scheduler (tcp://host:8786); env BIKECAST_DASK_SCHEDULER
     # overrides it. None: a LocalCluster on this machine with the settings below.
     scheduler: str | None = None
+    connect_timeout_s: float = Field(20.0, gt=0)
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
     memory_limit: str = "4GiB"  # per LocalCluster worker; Dask spills to disk above ~60 %

@@ -7,39 +7,31 @@ import json
 
 import pandas as pd
 import pytest
-from tests.conftest import copy_repo, run
+from tests.conftest import copy_repo, run, set_params
 from tests.fixtures.capital_bikeshare import cbfake
 
 APRIL = "/trips/202404-capitalbikeshare-tripdata.zip"
 MARCH = "/trips/202403-capitalbikeshare-tripdata.zip"
 
 
-def set_key(text: str, key: str, value: str) -> str:
-    """Replace the one `key: ...` line, keeping its indentation."""
-    lines = [line for line in text.splitlines() if line.strip().startswith(f"{key}:")]
-    assert len(lines) == 1, f"{key}: {lines}"
-    indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
-    return text.replace(lines[0], f"{indent}{key}: {value}")
-
-
 @pytest.mark.slow
 def test_live_source_through_dvc_repro_and_advance(tmp_path):
     repo = copy_repo(tmp_path / "repo")
     with cbfake.FakeServices(files=cbfake.committed_zips()) as services:
-        text = (repo / "params.yaml").read_text()
-        for key, value in {
-            "source": "capital_bikeshare",
-            "as_of": '"2024-03-31T23:00:00-04:00"',
-            "trips_url": services.trips_url,
-            "weather_url": services.weather_url,
-            "start": '"2024-03"',
-            "backoff_s": "0",
-            "test_days": "7",  # one month of fixture data: a short test window...
-            "valid_days": "5",  # ...and a short early-stopping window
-            "n_estimators": "100",
-        }.items():
-            text = set_key(text, key, value)
-        (repo / "params.yaml").write_text(text)
+        set_params(
+            repo,
+            {
+                "source": "capital_bikeshare",
+                "as_of": '"2024-03-31T23:00:00-04:00"',
+                "trips_url": services.trips_url,
+                "weather_url": services.weather_url,
+                "start": '"2024-03"',
+                "backoff_s": "0",
+                "test_days": "7",  # one month of fixture data: a short test window...
+                "valid_days": "5",  # ...and a short early-stopping window
+                "n_estimators": "100",
+            },
+        )
 
         run(["dvc", "repro", "evaluate"], repo)  # drift (Evidently, slow) is not source-specific
         raw = pd.read_parquet(repo / "data" / "raw" / "hourly.parquet")
