@@ -254,6 +254,11 @@ class Window:
     def actual(self) -> np.ndarray:
         return self.test["rentals"].to_numpy(dtype="float64")
 
+    @property
+    def by(self) -> tuple[str, ...]:
+        """Baseline keys besides the hour: each station has its own at station grain."""
+        return ("station_id",) if "station_id" in self.test.columns else ()
+
     def describe(self) -> dict[str, Any]:
         stamps = self.test["timestamp"]
         return {
@@ -264,12 +269,14 @@ class Window:
 
 
 def load_window(root: Path) -> Window:
-    """The current test hours with their raw inputs joined from data/interim/."""
+    """The current test hours (station-hours at station grain) with their raw inputs joined
+    from data/interim/."""
     test = pd.read_parquet(root / paths.TEST)
     if test.empty:
         raise DataError(f"{paths.TEST}: the test window has no rows")
-    interim = pd.read_parquet(root / paths.INTERIM, columns=["timestamp", *WEATHER_COLUMNS])
-    inputs = test[["timestamp"]].merge(interim, on="timestamp", how="left", validate="one_to_one")
+    keys = ["timestamp", "station_id"] if "station_id" in test.columns else ["timestamp"]
+    interim = pd.read_parquet(root / paths.INTERIM, columns=[*keys, *WEATHER_COLUMNS])
+    inputs = test[keys].merge(interim, on=keys, how="left", validate="one_to_one")
     if inputs[list(WEATHER_COLUMNS)].isna().any().any():
         missing = inputs.loc[inputs[list(WEATHER_COLUMNS)].isna().any(axis=1), "timestamp"]
         raise DataError(
@@ -280,14 +287,15 @@ def load_window(root: Path) -> Window:
         inputs=inputs,
         test=test,
         train=pd.read_parquet(root / paths.TRAIN),
-        history=pd.read_parquet(root / paths.FEATURES, columns=["timestamp", "rentals"]),
+        history=pd.read_parquet(root / paths.FEATURES, columns=[*keys, "rentals"]),
     )
 
 
 # --- the champion, scored by the base revision's own code -----------------------------------
 
 # Runs under the BASE revision's code. It only uses the long-standing contract
-# bikecast.model.load_model / predict, so bases older than this module work too.
+# bikecast.model.load_model / predict, so bases older than this module work too; a station
+# model is scored with the station history in its own card (what it would serve).
 _BASE_SCORER = r"""
 import json, sys
 
@@ -300,7 +308,11 @@ def main(inputs, model_path, card_path, out):
         return {"error": f"its code has no bikecast.model.load_model/predict ({exc})"}
     try:
         booster, card = load_model(model_path, card_path)
-        predicted = predict(booster, pd.read_parquet(inputs))
+        if card.get("grain", "city") == "station":
+            from bikecast.model import stations_of
+            predicted = predict(booster, pd.read_parquet(inputs), stations_of(card))
+        else:
+            predicted = predict(booster, pd.read_parquet(inputs))
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"}
     pd.DataFrame({"predicted": [float(v) for v in predicted]}).to_parquet(out, index=False)
@@ -496,11 +508,24 @@ class BaseScorer:
 def score_current(root: Path, inputs: pd.DataFrame) -> Scored:
     """The working tree's model, scored in this process by the current code."""
     import bikecast
-    from bikecast.model import load_model, predict
+    from bikecast.model import load_model, predict, stations_of
 
     booster, card = load_model(root / paths.MODEL, root / paths.MODEL_META)
     gain = {k: float(v) for k, v in booster.get_score(importance_type="gain").items()}
-    return Scored(predict(booster, inputs), card, gain, str(Path(bikecast.__file__).parent))
+    predicted = predict(booster, inputs, stations_of(card))
+    return Scored(predicted, card, gain, str(Path(bikecast.__file__).parent))
+
+
+def check_same_grain(challenger: Scored, champion: Scored, label: str) -> None:
+    """A city model and a station model forecast different things: no gate can rank them."""
+    grains = [scored.card.get("grain", "city") for scored in (champion, challenger)]
+    if grains[0] != grains[1]:
+        raise CompareError(
+            f"{label} has a {grains[0]}-grain model and the working tree a {grains[1]}-grain "
+            "one: they forecast different series, so the gate cannot compare them. Review the "
+            "change by hand (at station grain, metrics/evaluate.json `aggregate` compares the "
+            "summed station forecasts with a city model on the same hours)"
+        )
 
 
 # --- the whole comparison -------------------------------------------------------------------
@@ -562,8 +587,12 @@ def build_result(
     actual = window.actual
     predictions = {
         "challenger": challenger.predicted,
-        "seasonal_naive": baselines.seasonal_naive(window.history, window.test, window.train),
-        "hour_workingday_mean": baselines.hour_workingday_mean(window.train, window.test),
+        "seasonal_naive": baselines.seasonal_naive(
+            window.history, window.test, window.train, window.by
+        ),
+        "hour_workingday_mean": baselines.hour_workingday_mean(
+            window.train, window.test, window.by
+        ),
     }
     if champion is not None:
         predictions = {"champion": champion.predicted, **predictions}
@@ -607,6 +636,7 @@ def build_result(
     table = pd.DataFrame(
         {
             "timestamp": stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **{key: window.test[key].astype(str) for key in window.by},
             "hour": window.test["hour"].astype(int) if "hour" in window.test else stamps.dt.hour,
             "actual": actual,
             **{name: np.round(pred, 3) for name, pred in predictions.items()},
@@ -650,6 +680,7 @@ def run(base: str | None = None, root: Path = Path("."), allow_stale: bool = Fal
             with BaseScorer(tree, window.inputs, label) as base_scorer:
                 challenger = score_current(root, window.inputs)
                 champion = base_scorer.result()
+        check_same_grain(challenger, champion, label)
     else:
         challenger = score_current(root, window.inputs)
     comparison = build_result(

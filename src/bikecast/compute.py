@@ -54,8 +54,8 @@ def dask_client(params: ComputeParams) -> Iterator[Client]:
         except (OSError, TimeoutError) as exc:
             raise ComputeError(
                 f"compute.scheduler {address}: cannot connect to a Dask scheduler there "
-                f"within {params.connect_timeout_s:g} s ({exc}); start one (`dask scheduler`) or set "
-                "compute.scheduler: null for a LocalCluster on this machine"
+                f"within {params.connect_timeout_s:g} s ({exc}); start one (`dask scheduler`) "
+                "or set compute.scheduler: null for a LocalCluster on this machine"
             ) from exc
         with client:
             log.info("dask: %s, %d workers", address, len(client.scheduler_info()["workers"]))

@@ -292,6 +292,9 @@ def plot(predictions: pd.DataFrame, out_dir: Path, stem: str) -> dict[str, str]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "station_id" in predictions:  # station rows: plot the city's totals per hour
+        totals = predictions.drop(columns="station_id").groupby("timestamp", sort=True)
+        predictions = totals.sum().assign(hour=totals["hour"].first()).reset_index()
     models = [m for m in ("champion", "challenger") if m in predictions]
     colours = {"champion": "#1f77b4", "challenger": "#ff7f0e", "hour_workingday_mean": "#7f7f7f"}
     stamps = pd.to_datetime(predictions["timestamp"], utc=True).dt.tz_convert("America/New_York")

@@ -136,9 +136,11 @@ class StationTable:
         ).astype("float32")
         return pd.DataFrame(matrix, columns=list(STATION_FEATURE_COLUMNS), index=frame.index)
 
-    def latest(self) -> StationTable:
-        """Only the days the API can still need: the last lag + history days."""
-        keep = min(self.lag_days + self.history_days, self.rentals.shape[1])
+    def latest(self, extra_days: int = 0) -> StationTable:
+        """Only the days still needed: the last lag + history days serve every hour after the
+        data end; `extra_days` more also serve that many days before it (the test window, so
+        that `compare` scores the model with exactly what it would have served)."""
+        keep = min(self.lag_days + self.history_days + extra_days, self.rentals.shape[1])
         cut = self.rentals.shape[1] - keep
         return StationTable(
             self.ids,

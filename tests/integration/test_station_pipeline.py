@@ -60,7 +60,8 @@ def test_station_grain_runs_through_dvc_repro_on_a_dask_cluster(station_repo):
     assert (card["grain"], card["compute_engine"]) == ("station", "dask")
     stations = stations_of(card)
     assert len(stations.ids) == STATIONS
-    assert stations.rentals.shape[1] == 28 + 28  # history_days + history_lag_days, no more
+    # history_days + history_lag_days + test_days: the test window and the days after the end
+    assert stations.rentals.shape[1] == 28 + 28 + 28
 
     metrics = read_json(repo / "metrics/evaluate.json")
     assert metrics["grain"] == "station"
@@ -90,6 +91,24 @@ def test_station_grain_runs_through_dvc_repro_on_a_dask_cluster(station_repo):
     assert np.isfinite(served).all() and (served >= 0).all() and served.std() > 0
 
     assert "Data and pipelines are up to date" in run(["dvc", "repro"], repo).stdout
+
+
+@pytest.mark.slow
+def test_compare_scores_a_station_model_with_its_own_card(station_repo):
+    """Against itself: the card's station history rebuilds exactly the pipeline's features,
+    so compare's predictions equal evaluate's and the verdict is a pass."""
+    run(["git", "add", "-A"], station_repo)
+    run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "model"], station_repo
+    )
+    run(["bikecast", "compare", "--base", "HEAD"], station_repo)
+    result = read_json(station_repo / "metrics/compare.json")
+    assert result["verdict"] == "pass"
+    rmsle = read_json(station_repo / "metrics/evaluate.json")["model"]["rmsle"]
+    models = result["models"]
+    assert models["champion"]["rmsle"] == models["challenger"]["rmsle"] == rmsle
+    run(["bikecast", "report", "--base", "HEAD", "--out", "reports/pr.md"], station_repo)
+    assert (station_repo / "reports/pr_pred_vs_actual.png").stat().st_size > 10_000
 
 
 @pytest.mark.slow

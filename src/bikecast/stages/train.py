@@ -186,7 +186,7 @@ def model_card(
         },
     }
     if stations is not None:  # what the API needs for station features after the data end
-        card["stations"] = stations.latest().to_dict()
+        card["stations"] = stations.latest(params.split.test_days).to_dict()
     return card
 
 
