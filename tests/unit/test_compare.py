@@ -351,3 +351,16 @@ def test_temporary_worktree_is_removed_even_on_error(tiny_repo, tmp_path, monkey
 def test_not_a_repository(tmp_path):
     with pytest.raises(gitrev.GitError, match="not inside a git repository"):
         gitrev.toplevel(tmp_path)
+
+
+def test_a_change_of_grain_is_an_error_not_a_verdict():
+    from bikecast.compare import CompareError, Scored, check_same_grain
+
+    def scored(card):
+        return Scored(np.zeros(1), card, {}, "src")
+
+    city, station = scored({"version": "a"}), scored({"grain": "station"})  # no key: city
+    check_same_grain(scored({"grain": "city"}), city, "base main")
+    with pytest.raises(CompareError, match="base main has a city-grain model and the working "
+                       "tree a station-grain one"):  # fmt: skip
+        check_same_grain(station, city, "base main")
