@@ -354,6 +354,11 @@ def tune(
     from bikecast.tune import grid_search
 
     settings = _params(params)
+    if settings.grain == "station" and fold_days > settings.station.history_lag_days:
+        raise typer.BadParameter(
+            f"--fold-days {fold_days} is longer than station.history_lag_days "
+            f"({settings.station.history_lag_days}): holdout hours would see holdout rentals"
+        )
     choices = {"max_depth": [4, 6, 8], "min_child_weight": [1.0, 10.0, 30.0]}
     for item in grid or []:
         name, _, values = item.partition("=")

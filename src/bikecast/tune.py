@@ -15,6 +15,7 @@ import pandas as pd
 
 from bikecast import baselines
 from bikecast.config import TrainParams
+from bikecast.features import feature_columns
 from bikecast.metrics import regression_metrics, skill
 from bikecast.model import predict_features
 from bikecast.schema import DataError
@@ -39,13 +40,17 @@ def rolling_folds(
 
 
 def cross_validate(train: pd.DataFrame, params: TrainParams, n_folds: int, fold_days: int) -> dict:
-    """Mean RMSLE over the folds, and the skill vs the hour x working-day mean baseline."""
+    """Mean RMSLE over the folds, and the skill vs the hour x working-day mean baseline
+    (per station at station grain: a train split with `station_id` rows)."""
+    station = "station_id" in train.columns
+    columns = feature_columns("station" if station else "city")
+    by = ("station_id",) if station else ()
     scores, skills = [], []
     for before, holdout in rolling_folds(train, n_folds, fold_days):
-        predicted = predict_features(fit(before, params).booster, holdout)
+        predicted = predict_features(fit(before, params, columns).booster, holdout)
         model = regression_metrics(holdout["rentals"], predicted)["rmsle"]
         base = regression_metrics(
-            holdout["rentals"], baselines.hour_workingday_mean(before, holdout)
+            holdout["rentals"], baselines.hour_workingday_mean(before, holdout, by)
         )["rmsle"]
         scores.append(model)
         skills.append(skill(model, base))
