@@ -89,15 +89,17 @@ def fit(
     _check_parts(len(train), len(fit_part), len(valid_part), params)
     booster_params = xgb_params(params)
     history: dict[str, dict[str, list[float]]] = {}
+    fit_matrix = matrix(fit_part, columns)  # one copy serves training and its curve
     probe = xgb.train(
         booster_params,
-        matrix(fit_part, columns),
+        fit_matrix,
         num_boost_round=params.n_estimators,
-        evals=[(matrix(fit_part, columns), "fit"), (matrix(valid_part, columns), "valid")],
+        evals=[(fit_matrix, "fit"), (matrix(valid_part, columns), "valid")],
         early_stopping_rounds=params.early_stopping_rounds,
         evals_result=history,
         verbose_eval=False,
     )
+    del fit_matrix  # freed before the whole split is copied for the refit
     final = xgb.train(
         booster_params, matrix(train, columns), num_boost_round=probe.best_iteration + 1
     )
