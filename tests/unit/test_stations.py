@@ -170,3 +170,20 @@ def test_a_city_file_read_at_station_grain_says_which_grain_it_is(tmp_path):
     )
     with pytest.raises(DataError, match="a station-grain file: set `grain: station`"):
         read_canonical(path)
+
+
+def test_tune_cross_validates_a_station_model_with_its_station_features(stations):
+    from bikecast.config import Params
+    from bikecast.stages.features import feature_table, station_table
+    from bikecast.tune import cross_validate
+
+    params = Params.model_validate(
+        {"grain": "station", "ingest": {"as_of": "2012-01-01T00:00Z"},
+         "split": {"test_days": 7}, "station": {"history_days": 7, "history_lag_days": 7},
+         "train": {"n_estimators": 20, "valid_days": 3}}
+    )  # fmt: skip
+    table = feature_table(stations, station_table(stations, params))
+    result = cross_validate(table, params.train, n_folds=2, fold_days=7)
+    assert len(result["rmsle_folds"]) == 2 and all(np.isfinite(result["rmsle_folds"]))
+    city_features_only = cross_validate(table.drop(columns="station_id"), params.train, 2, 7)
+    assert city_features_only["rmsle"] > result["rmsle"]  # the station features are used
