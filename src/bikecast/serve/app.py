@@ -33,6 +33,7 @@ from bikecast.serve.schemas import (
 )
 from bikecast.serve.settings import ServeSettings
 from bikecast.serve.state import ServedModel, load_served_model
+from bikecast.stations import UnknownStationError
 
 log = logging.getLogger(__name__)
 NOT_LOADED = ServedModel(error="the model has not been loaded yet (start-up in progress)")
@@ -73,18 +74,60 @@ def json_body(request: Request) -> None:
         raise StarletteHTTPException(415, f"content-type: expected application/json, got {got}")
 
 
-def records_frame(records: Sequence[Record]) -> pd.DataFrame:
-    """Validated records → the raw-input frame the shared feature function takes (UTC)."""
-    return pd.DataFrame(
-        {
-            "timestamp": pd.to_datetime([r.timestamp for r in records], utc=True),
-            "temp_c": [float(r.temp_c) for r in records],
-            "feels_like_c": [float(r.feels_like_c) for r in records],
-            "humidity_pct": [float(r.humidity_pct) for r in records],
-            "wind_kmh": [float(r.wind_kmh) for r in records],
-            "weather": [r.weather for r in records],
-        }
-    )
+def records_frame(records: Sequence[Record], stations: bool = False) -> pd.DataFrame:
+    """Validated records → the raw-input frame the shared feature function takes (UTC);
+    with `station_id` too for a station-grain model."""
+    columns = {
+        "timestamp": pd.to_datetime([r.timestamp for r in records], utc=True),
+        "temp_c": [float(r.temp_c) for r in records],
+        "feels_like_c": [float(r.feels_like_c) for r in records],
+        "humidity_pct": [float(r.humidity_pct) for r in records],
+        "wind_kmh": [float(r.wind_kmh) for r in records],
+        "weather": [r.weather for r in records],
+    }
+    if stations:
+        columns["station_id"] = [r.station_id for r in records]
+    return pd.DataFrame(columns)
+
+
+def _station_error(index: int, msg: str, kind: str) -> dict[str, Any]:
+    return {"loc": ("body", "records", index, "station_id"), "msg": msg, "type": kind}
+
+
+def station_errors(records: Sequence[Record], served: ServedModel) -> list[dict[str, Any]]:
+    """Field errors of station_id against the model's grain (pydantic cannot know the grain:
+    the request model is built before the model is loaded). Empty when all is well."""
+    if served.stations is None:
+        return [
+            _station_error(
+                i,
+                "this model is city-grain (it forecasts the whole city): send no station_id",
+                "station_id_not_allowed",
+            )
+            for i, r in enumerate(records)
+            if r.station_id is not None
+        ]
+    known, count = served.station_ids, len(served.station_ids)
+    errors = []
+    for i, r in enumerate(records):
+        if r.station_id is None:
+            errors.append(
+                _station_error(
+                    i,
+                    f"required: this model is station-grain (it knows {count} stations)",
+                    "missing",
+                )
+            )
+        elif r.station_id not in known:
+            errors.append(
+                _station_error(
+                    i,
+                    f"unknown station_id {r.station_id!r}: this model knows {count} stations "
+                    "and must be retrained with data that includes this one to forecast it",
+                    "unknown_station",
+                )
+            )
+    return errors
 
 
 def _field_path(loc: Sequence[Any]) -> str:
@@ -186,8 +229,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         summary="Hourly bike-rental forecasts for Washington DC (Capital Bikeshare).",
         description=(
             "POST the hours you want forecast (timestamp with a UTC offset and the weather "
-            f"forecast, 1 to {max_batch} per request) to /predict. Prometheus metrics are "
-            "at /metrics."
+            f"forecast, 1 to {max_batch} per request) to /predict; a station-grain model "
+            "(GET /model: grain) also needs each record's station_id. Prometheus metrics "
+            "are at /metrics."
         ),
         lifespan=lifespan,
     )
@@ -238,6 +282,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             git_sha=settings.git_sha,
             xgboost_version=card.get("xgboost_version"),
             feature_columns=list(card.get("feature_columns", [])),
+            grain=served.grain,
+            station_count=None if served.stations is None else len(served.stations.ids),
             data_window=card.get("data_window") or {},
             params=card.get("params") or {},
             metrics=served.metrics,
@@ -248,19 +294,35 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         tags=["model"],
         responses=_responses(400, 413, 415, 422, 503),
         dependencies=[Depends(json_body)],
+        response_model_exclude_none=True,  # no station_ids key at all for a city model
     )
     async def predict_rentals(body: PredictRequest, served: ReadyDep) -> PredictResponse:  # type: ignore[valid-type]
         """Forecast rentals per hour for each record, in the order given."""
         records = body.records  # type: ignore[attr-defined]
-        if len(records) <= INLINE_MAX_RECORDS:
-            # a few milliseconds of CPU: cheaper on the event loop than a thread hop
-            predictions = predict(served.booster, records_frame(records))
-        else:  # a big batch must not stall /health and the other requests
-            predictions = await run_in_threadpool(
-                lambda: predict(served.booster, records_frame(records))
-            )
+        stations = served.stations
+        if stations is None:  # city model: only refuse station ids
+            if any(r.station_id is not None for r in records):
+                return _error(422, *validation_detail(station_errors(records, served)))
+        elif errors := station_errors(records, served):
+            return _error(422, *validation_detail(errors))
+
+        def run() -> Any:
+            return predict(served.booster, records_frame(records, stations is not None), stations)
+
+        try:
+            if len(records) <= INLINE_MAX_RECORDS:
+                # a few milliseconds of CPU: cheaper on the event loop than a thread hop
+                predictions = run()
+            else:  # a big batch must not stall /health and the other requests
+                predictions = await run_in_threadpool(run)
+        except UnknownStationError as exc:  # checked above; kept so it can never be a 500
+            return _error(422, f"records: {exc}")
         app.state.predictions_total.labels(served.version).inc(len(records))
-        return PredictResponse(model_version=served.version or "", predictions=predictions.tolist())
+        return PredictResponse(
+            model_version=served.version or "",
+            predictions=predictions.tolist(),
+            station_ids=None if stations is None else [r.station_id for r in records],
+        )
 
     return app
 

@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     create_model,
     field_validator,
 )
@@ -43,6 +44,7 @@ def _iso_string_with_offset(value: Any) -> Any:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_string_with_offset)]
+StationId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
 def _measure(low: float | None, high: float | None, unit: str, example: float) -> Any:
@@ -58,7 +60,8 @@ def _measure(low: float | None, high: float | None, unit: str, example: float) -
 
 
 class Record(BaseModel):
-    """One hour to forecast: when it starts and the weather forecast for it."""
+    """One hour to forecast: when it starts, the weather forecast for it and, for a
+    station-grain model, which station."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -73,6 +76,14 @@ class Record(BaseModel):
     wind_kmh: float = _measure(0, 250, "wind speed, km/h", 11.0)
     weather: Weather = Field(
         description="Weather category, mildest to most severe.", examples=["mist"]
+    )
+    station_id: StationId | None = Field(
+        None,
+        description='Station to forecast (1 to 64 characters, a string such as "31000"). '
+        'Required by a station-grain model (GET /model: grain "station"), one of the '
+        "stations it was trained on; refused by a city-grain model, which forecasts the "
+        "whole city. Omit it for a city model.",
+        examples=["31000"],
     )
 
     @field_validator("timestamp")
@@ -131,6 +142,11 @@ class PredictResponse(BaseModel):
     predictions: list[Annotated[float, Field(ge=0)]] = Field(
         description="Forecast rentals per hour, one per record, in the request's order."
     )
+    station_ids: list[str] | None = Field(
+        None,
+        description="Station-grain models only (absent for a city model): the station of "
+        "each prediction, in the same order.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -170,6 +186,13 @@ class ModelInfo(BaseModel):
     git_sha: str = Field(description="Git commit the service was built from.")
     xgboost_version: str | None = None
     feature_columns: list[str]
+    grain: Literal["city", "station"] = Field(
+        description="city: forecasts of the whole city; station: per station, so every "
+        "/predict record needs a station_id."
+    )
+    station_count: int | None = Field(
+        description="How many stations a station-grain model knows; null for a city model."
+    )
     data_window: dict[str, Any] = Field(description="Source, as_of and the training rows.")
     params: dict[str, Any] = Field(description="Training parameters (params.yaml train).")
     metrics: dict[str, Any] | None = Field(

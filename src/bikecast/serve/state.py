@@ -1,4 +1,9 @@
-"""The served model, loaded once at start-up and verified, or the reason it could not be."""
+"""The served model, loaded once at start-up and verified, or the reason it could not be.
+
+A station-grain model also brings its station table (from the card), read and checked here
+once, so a request only looks ids up; a table that cannot be used makes the model not ready,
+like a corrupt model file.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bikecast.model import ModelError, load_model, model_version
+import numpy as np
+import pandas as pd
+
+from bikecast.model import ModelError, load_model, model_version, stations_of
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
     from bikecast.serve.settings import ServeSettings
+    from bikecast.stations import StationTable
+
+GRAINS = ("city", "station")
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +37,16 @@ class ServedModel:
     card: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] | None = None
     error: str | None = None
+    stations: StationTable | None = None  # station-grain models only
+    station_ids: frozenset[str] = frozenset()  # the ids of `stations`, for request checks
 
     @property
     def ready(self) -> bool:
         return self.booster is not None
+
+    @property
+    def grain(self) -> str:
+        return "city" if self.stations is None else "station"
 
     @property
     def version(self) -> str | None:
@@ -56,10 +73,49 @@ def read_metrics(path: Path, version: str) -> dict[str, Any] | None:
     return metrics
 
 
+def check_station_table(table: StationTable, card_path: Path) -> None:
+    """Shapes `StationTable.from_dict` does not check; a mismatch would fail every request."""
+    stations, days = len(table.ids), table.rentals.shape[1]
+    problems = []
+    if stations == 0 or days == 0:
+        problems.append(f"{stations} stations x {days} days")
+    if len(set(table.ids)) != stations:
+        problems.append("duplicate station ids")
+    if table.latitude.shape != (stations,) or table.longitude.shape != (stations,):
+        problems.append(
+            f"{table.latitude.size} latitudes and {table.longitude.size} longitudes "
+            f"for {stations} stations"
+        )
+    if table.hours.shape != table.rentals.shape:
+        problems.append(f"hours {table.hours.shape} and rentals {table.rentals.shape} differ")
+    if table.history_days < 1 or table.lag_days < 0:
+        problems.append(f"history_days {table.history_days}, lag_days {table.lag_days}")
+    if not problems and not (np.isfinite(table.rentals).all() and np.isfinite(table.hours).all()):
+        problems.append("rentals or hours are not finite numbers")
+    if problems:
+        raise ModelError(
+            f"{card_path}: station-grain model without a usable station table "
+            f"({'; '.join(problems)})"
+        )
+
+
+def load_stations(card: dict[str, Any], card_path: Path) -> StationTable | None:
+    """The checked station table of a station-grain card, None for a city card."""
+    grain = card.get("grain", "city")  # cards from before station grain have no key
+    if grain not in GRAINS:
+        raise ModelError(f"{card_path}: unknown grain {grain!r}; expected one of {list(GRAINS)}")
+    stations = stations_of(card, card_path)
+    if stations is not None:
+        check_station_table(stations, card_path)
+        stations.codes(pd.Series(stations.ids[:1]))  # build its lookup now, not on a request
+    return stations
+
+
 def load_served_model(settings: ServeSettings) -> ServedModel:
     """Load and verify the model (sha256 against its card); never raise for a bad model."""
     try:
         booster, card = load_model(settings.model_path, settings.resolved_card_path)
+        stations = load_stations(card, settings.resolved_card_path)
     except ModelError as exc:
         log.error("serve: model not ready: %s", exc)
         return ServedModel(error=str(exc))
@@ -77,5 +133,17 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
     version = str(card.get("version") or model_version(card["sha256"]))
     card = {**card, "version": version}
     metrics = read_metrics(settings.metrics_path, version)
-    log.info("serve: model %s loaded from %s", version, settings.model_path)
-    return ServedModel(booster=booster, card=card, metrics=metrics)
+    log.info(
+        "serve: %s-grain model %s loaded from %s%s",
+        card.get("grain", "city"),
+        version,
+        settings.model_path,
+        f" ({len(stations.ids)} stations)" if stations is not None else "",
+    )
+    return ServedModel(
+        booster=booster,
+        card=card,
+        metrics=metrics,
+        stations=stations,
+        station_ids=frozenset(stations.ids) if stations is not None else frozenset(),
+    )
