@@ -69,6 +69,28 @@ class StationTable:
     history_days: int
     lag_days: int
 
+    def __post_init__(self) -> None:
+        """A table that would fail (or mislead) every lookup is refused when it is made."""
+        stations, days = len(self.ids), self.rentals.shape[-1] if self.rentals.ndim else 0
+        problems = []
+        if stations == 0 or days == 0:
+            problems.append(f"{stations} stations x {days} days")
+        if len(set(self.ids)) != stations:
+            problems.append("duplicate station ids")
+        if self.latitude.shape != (stations,) or self.longitude.shape != (stations,):
+            problems.append(
+                f"{self.latitude.size} latitudes and {self.longitude.size} longitudes "
+                f"for {stations} stations"
+            )
+        if self.rentals.shape != (stations, days) or self.hours.shape != self.rentals.shape:
+            problems.append(f"hours {self.hours.shape} and rentals {self.rentals.shape}")
+        if self.history_days < 1 or self.lag_days < 0:
+            problems.append(f"history_days {self.history_days}, lag_days {self.lag_days}")
+        if not problems and not (np.isfinite(self.rentals).all() and np.isfinite(self.hours).all()):
+            problems.append("rentals or hours are not finite numbers")
+        if problems:
+            raise ValueError(f"station table is malformed ({'; '.join(problems)})")
+
     @classmethod
     def build(
         cls, daily: pd.DataFrame, places: pd.DataFrame, history_days: int, lag_days: int
@@ -170,16 +192,19 @@ class StationTable:
 
     @classmethod
     def from_dict(cls, data: dict) -> StationTable:
+        """Raises ValueError("station table is malformed ...") for anything unusable."""
         try:
-            return cls(
-                ids=tuple(str(i) for i in data["ids"]),
-                latitude=np.array(data["latitude"], dtype="float64"),
-                longitude=np.array(data["longitude"], dtype="float64"),
-                first_day=int(np.datetime64(data["first_day"], "D").astype("int64")),
-                rentals=np.array(data["rentals"], dtype="float64").reshape(len(data["ids"]), -1),
-                hours=np.array(data["hours"], dtype="float64").reshape(len(data["ids"]), -1),
-                history_days=int(data["history_days"]),
-                lag_days=int(data["lag_days"]),
-            )
+            n = len(data["ids"])
+            fields = {
+                "ids": tuple(str(i) for i in data["ids"]),
+                "latitude": np.array(data["latitude"], dtype="float64"),
+                "longitude": np.array(data["longitude"], dtype="float64"),
+                "first_day": int(np.datetime64(data["first_day"], "D").astype("int64")),
+                "rentals": np.array(data["rentals"], dtype="float64").reshape(n, -1),
+                "hours": np.array(data["hours"], dtype="float64").reshape(n, -1),
+                "history_days": int(data["history_days"]),
+                "lag_days": int(data["lag_days"]),
+            }
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"station table is malformed ({exc!r})") from exc
+        return cls(**fields)

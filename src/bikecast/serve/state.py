@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from bikecast.model import ModelError, load_model, model_version, stations_of
@@ -73,32 +72,6 @@ def read_metrics(path: Path, version: str) -> dict[str, Any] | None:
     return metrics
 
 
-def check_station_table(table: StationTable, card_path: Path) -> None:
-    """Shapes `StationTable.from_dict` does not check; a mismatch would fail every request."""
-    stations, days = len(table.ids), table.rentals.shape[1]
-    problems = []
-    if stations == 0 or days == 0:
-        problems.append(f"{stations} stations x {days} days")
-    if len(set(table.ids)) != stations:
-        problems.append("duplicate station ids")
-    if table.latitude.shape != (stations,) or table.longitude.shape != (stations,):
-        problems.append(
-            f"{table.latitude.size} latitudes and {table.longitude.size} longitudes "
-            f"for {stations} stations"
-        )
-    if table.hours.shape != table.rentals.shape:
-        problems.append(f"hours {table.hours.shape} and rentals {table.rentals.shape} differ")
-    if table.history_days < 1 or table.lag_days < 0:
-        problems.append(f"history_days {table.history_days}, lag_days {table.lag_days}")
-    if not problems and not (np.isfinite(table.rentals).all() and np.isfinite(table.hours).all()):
-        problems.append("rentals or hours are not finite numbers")
-    if problems:
-        raise ModelError(
-            f"{card_path}: station-grain model without a usable station table "
-            f"({'; '.join(problems)})"
-        )
-
-
 def load_stations(card: dict[str, Any], card_path: Path) -> StationTable | None:
     """The checked station table of a station-grain card, None for a city card."""
     grain = card.get("grain", "city")  # cards from before station grain have no key
@@ -106,7 +79,6 @@ def load_stations(card: dict[str, Any], card_path: Path) -> StationTable | None:
         raise ModelError(f"{card_path}: unknown grain {grain!r}; expected one of {list(GRAINS)}")
     stations = stations_of(card, card_path)
     if stations is not None:
-        check_station_table(stations, card_path)
         stations.codes(pd.Series(stations.ids[:1]))  # build its lookup now, not on a request
     return stations
 
