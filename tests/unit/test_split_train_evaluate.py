@@ -10,7 +10,7 @@ from bikecast.schema import DataError
 from bikecast.stages.evaluate import plot_tables, score
 from bikecast.stages.features import feature_table
 from bikecast.stages.split import split_by_time
-from bikecast.stages.train import fit
+from bikecast.stages.train import fit, hour_counts, train_window
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,24 @@ def test_training_is_deterministic_to_the_byte(table):
     assert a == b
     c = fit(train, small_params(seed=7)).booster.save_raw("ubj")
     assert c != a
+
+
+def test_training_needs_rows_before_and_inside_the_validation_days(table):
+    train, _ = split_by_time(table, table["timestamp"].iloc[-1], test_days=7)
+    days = (train["timestamp"].max() - train["timestamp"].min()).days
+    with pytest.raises(DataError, match=r"lower train\.valid_days"):
+        fit(train, TrainParams(n_estimators=5, valid_days=days + 1))
+    with pytest.raises(DataError, match="no rows"):
+        fit(train.iloc[:0], small_params())
+
+
+def test_train_window_from_hour_counts(table):
+    counts = hour_counts(table["timestamp"])
+    assert train_window(counts) == {
+        "train_start": table["timestamp"].min().isoformat(),
+        "train_end": table["timestamp"].max().isoformat(),
+        "train_rows": len(table),
+    }
 
 
 def test_training_learns_the_daily_rhythm(table):

@@ -65,12 +65,27 @@ class Fitted:
     curves: dict[str, list[float]]  # {"fit": [...], "valid": [...]} RMSLE per round
 
 
-def _check_parts(rows: int, fit_rows: int, valid_rows: int, params: TrainParams) -> None:
-    if not fit_rows or not valid_rows:
+def hour_counts(stamps) -> pd.Series:
+    """Rows per hour of a pandas or Dask timestamp column, in time order. One pass over the
+    data gives the train window, the validation cutoff and the size of both parts."""
+    counts = stamps.value_counts()
+    if hasattr(counts, "compute"):
+        counts = counts.compute()
+    return counts.sort_index()
+
+
+def _cutoff(counts: pd.Series, params: TrainParams) -> pd.Timestamp:
+    """The last fit hour: the final `valid_days` go to validation; both parts must have rows."""
+    if counts.empty:
+        raise DataError("train: the train split has no rows")
+    cutoff = counts.index[-1] - pd.Timedelta(days=params.valid_days)
+    fit_rows = int(counts[counts.index <= cutoff].sum())
+    if not fit_rows or fit_rows == int(counts.sum()):
         raise DataError(
-            f"train: {rows} rows cannot be split into fit and the last "
+            f"train: {int(counts.sum())} rows cannot be split into fit and the last "
             f"{params.valid_days} validation days; lower train.valid_days"
         )
+    return cutoff
 
 
 def _fitted(probe_booster, final_booster, history: dict) -> Fitted:
@@ -84,9 +99,8 @@ def fit(
     """Choose the number of rounds on the last valid_days, then refit on all of train."""
     import xgboost as xgb
 
-    cutoff = train["timestamp"].max() - pd.Timedelta(days=params.valid_days)
+    cutoff = _cutoff(hour_counts(train["timestamp"]), params)
     fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
-    _check_parts(len(train), len(fit_part), len(valid_part), params)
     booster_params = xgb_params(params)
     history: dict[str, dict[str, list[float]]] = {}
     fit_matrix = matrix(fit_part, columns)  # one copy serves training and its curve
@@ -107,15 +121,21 @@ def fit(
 
 
 def fit_dask(
-    client, train, params: TrainParams, columns: tuple[str, ...], nthread: int = 1
+    client,
+    train,
+    params: TrainParams,
+    columns: tuple[str, ...],
+    nthread: int = 1,
+    counts: pd.Series | None = None,
 ) -> Fitted:
-    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters."""
+    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters.
+
+    `counts` (`hour_counts` of the frame, when the caller has them) saves a pass over the data.
+    """
     import xgboost.dask as dxgb
 
-    cutoff = train["timestamp"].max().compute() - pd.Timedelta(days=params.valid_days)
+    cutoff = _cutoff(counts if counts is not None else hour_counts(train["timestamp"]), params)
     fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
-    rows, fit_rows = (int(f.map_partitions(len).sum().compute()) for f in (train, fit_part))
-    _check_parts(rows, fit_rows, rows - fit_rows, params)
     types = feature_types(columns)
 
     def quantised(frame, ref=None):
@@ -192,14 +212,13 @@ def model_card(
     return card
 
 
-def train_window(stamps) -> dict:
-    """First and last train hour and the row count, of a pandas or Dask timestamp column."""
-    start, end, rows = stamps.min(), stamps.max(), stamps.count()
-    if hasattr(start, "compute"):
-        import dask
-
-        start, end, rows = dask.compute(start, end, rows)
-    return {"train_start": start.isoformat(), "train_end": end.isoformat(), "train_rows": int(rows)}
+def train_window(counts: pd.Series) -> dict:
+    """First and last train hour and the row count, from `hour_counts`."""
+    return {
+        "train_start": counts.index[0].isoformat(),
+        "train_end": counts.index[-1].isoformat(),
+        "train_rows": int(counts.sum()),
+    }
 
 
 def run(params: Params) -> dict:
@@ -209,14 +228,15 @@ def run(params: Params) -> dict:
 
         with dask_client(params.compute) as client:
             train = read_parquet(paths.TRAIN, params.compute, ["timestamp", "rentals", *columns])
+            counts = hour_counts(train["timestamp"])
             fitted = fit_dask(
-                client, train, params.train, columns, params.compute.threads_per_worker
+                client, train, params.train, columns, params.compute.threads_per_worker, counts
             )
-            window = train_window(train["timestamp"])
     else:
         train = pd.read_parquet(paths.TRAIN)
+        counts = hour_counts(train["timestamp"])
         fitted = fit(train, params.train, columns)
-        window = train_window(train["timestamp"])
+    window = train_window(counts)
     stations = None
     if params.grain == "station":
         stations = StationTable.from_dict(json.loads(paths.STATIONS.read_text()))
