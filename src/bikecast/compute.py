@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ENV_SCHEDULER = "BIKECAST_DASK_SCHEDULER"
+PIECES_PER_WORKER = 4
 
 
 class ComputeError(BikecastError, RuntimeError):
@@ -39,7 +40,31 @@ def scheduler_address(params: ComputeParams) -> str | None:
 
 @contextmanager
 def dask_client(params: ComputeParams) -> Iterator[Client]:
-    """A Dask client for one stage: connected to `scheduler`, else to a LocalCluster."""
+    """A Dask client for one stage: connected to `scheduler`, else to a LocalCluster.
+
+    A worker that runs out of memory ends the stage with a ComputeError saying how to size
+    the workers, instead of Dask's traceback.
+    """
+    try:
+        with _client(params) as client:
+            yield client
+    except _out_of_memory_errors() as exc:
+        raise ComputeError(
+            f"a Dask worker ran out of memory ({type(exc).__name__}: {exc}). Training holds each "
+            "worker's rows in memory (it does not spill): give the workers more "
+            "(compute.memory_limit) or add workers; each needs ~0.4 GiB + ~265 bytes per row "
+            'it holds (README "Running on Dask"). The previous outputs are kept.'
+        ) from exc
+
+
+def _out_of_memory_errors() -> tuple[type[BaseException], ...]:
+    from distributed import KilledWorker
+
+    return (KilledWorker, MemoryError)
+
+
+@contextmanager
+def _client(params: ComputeParams) -> Iterator[Client]:
     import dask
     from distributed import Client, LocalCluster
 
@@ -94,8 +119,10 @@ def read_parquet(
     path: Path, params: ComputeParams, columns: list[str] | None = None
 ) -> dd.DataFrame:
     """A parquet file or dataset as a Dask frame: one independent read task per slice of at
-    most `partition_rows` rows (and at least one per worker), so the rows are spread over the
-    workers from the start and no task ever holds more than one row group.
+    most `partition_rows` rows and no more than one row group, and at least
+    `PIECES_PER_WORKER` slices per worker, so the rows are spread evenly over the workers from
+    the start (the scheduler places whole slices; with one or two per worker, one worker could
+    hold half as many rows again as another, and it sets the memory needed and the pace).
 
     (`dd.read_parquet` would fuse the partitions of a column subset into fewer, larger ones,
     which can leave a small dataset on a single worker.)
@@ -112,7 +139,7 @@ def read_parquet(
         for g in range(meta.num_row_groups)
     ]
     total = sum(rows for *_, rows in groups)
-    size = max(1, min(params.partition_rows, -(-total // params.n_workers)))
+    size = max(1, min(params.partition_rows, -(-total // (PIECES_PER_WORKER * params.n_workers))))
     pieces = [
         (file, g, start, min(start + size, rows))
         for file, g, rows in groups
