@@ -180,7 +180,7 @@ class ComputeParams(_Section):
     connect_timeout_s: float = Field(20.0, gt=0)
     n_workers: int = Field(2, ge=1)
     threads_per_worker: int = Field(1, ge=1)
-    memory_limit: str = "4GiB"  # per LocalCluster worker; Dask spills to disk above ~60 %
+    memory_limit: str = "4GiB"  # per LocalCluster worker; training does not spill (README)
     partition_rows: int = Field(1_000_000, ge=1_000)  # rows per Dask partition
 
     @field_validator("memory_limit")
