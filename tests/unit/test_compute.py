@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from bikecast.compute import ENV_SCHEDULER, PIECES_PER_WORKER, read_parquet, scheduler_address
+from bikecast.compute import ENV_SCHEDULER, read_parquet, scheduler_address
 from bikecast.config import ComputeParams
 
 
@@ -32,12 +32,12 @@ def test_read_parquet_spreads_a_dataset_in_slices_of_one_row_group(tmp_path):
     assert list(got.columns) == ["i"]
     pd.testing.assert_series_equal(got["i"], whole["i"])
 
-    # few rows: still several slices per worker, so no worker holds most of them
-    small = read_parquet(tmp_path / "train", ComputeParams(n_workers=2, partition_rows=10_000))
-    assert small.npartitions >= PIECES_PER_WORKER * 2
+    # one row group smaller than partition_rows: still cut into a slice for each worker
+    one = write_dataset(tmp_path / "one", files=1, rows=9_000, row_group=9_000)
+    small = read_parquet(tmp_path / "one", ComputeParams(n_workers=3, partition_rows=10_000))
+    assert small.npartitions == 3
     with dask.config.set(scheduler="synchronous"):
-        assert len(small.compute()) == len(whole)
-
+        pd.testing.assert_frame_equal(small.compute().reset_index(drop=True), one)
 
 def test_the_scheduler_address_comes_from_the_environment_first(monkeypatch):
     params = ComputeParams(engine="dask", scheduler="tcp://params:8786")
