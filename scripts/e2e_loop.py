@@ -279,6 +279,9 @@ class S3:
 
         from moto.server import ThreadedMotoServer
 
+        if self.server is not None:  # moto would wait forever for a second server on the port
+            raise RuntimeError(f"S3 is already running on {self.endpoint}")
+
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.server.start()
@@ -566,6 +569,24 @@ def wait_for(predicate: Callable[[], bool], what: str, limit: float = 600) -> No
         time.sleep(0.2)
 
 
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a background script's process group, then wait until every process of it is
+    gone: DVC takes a PID in its lock file that still exists (even unreaped) as a running
+    repro, and the killed children are reaped by init, not by us, some time later."""
+    import psutil
+
+    members = []
+    for candidate in psutil.process_iter():
+        try:
+            if os.getpgid(candidate.pid) == proc.pid:
+                members.append(candidate)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    wait_for(lambda: not any(p.is_running() for p in members), "the killed repro to be reaped", 60)
+
+
 def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
     """A retrain that is killed mid-repro (with a second repro racing it), rerun, loses
     its S3 endpoint during `dvc push`, and is rerun again once S3 is back."""
@@ -586,8 +607,7 @@ def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
     code, output, _ = job.run_script(steps[at_repro]["run"], {})
     seen["second_repro"] = {"code": code, "output": output}
     seen["first_still_running"] = first.poll() is None
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
+    kill_group(first)
     seen["after_kill"] = {
         "new_branches": sorted(loop.branches() - branches_before),
         "new_keys": sorted(set(loop.s3.keys()) - set(keys_before)),
@@ -605,7 +625,11 @@ def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
     try:
         job.run(steps[at_repro:], before=s3_down)
     except StepFailed as failed:
+        if failed.step != names[at_push]:  # S3 is still up: nothing to bring back, say why
+            raise
         seen["push_failure"] = {"step": failed.step, "code": failed.code, "output": failed.output}
+    else:
+        raise RuntimeError(f"{names[at_push]!r} succeeded with the S3 endpoint down")
     seen["after_push_failure"] = {
         "new_branches": sorted(loop.branches() - branches_before),
         "prs": len(loop.prs()),
