@@ -569,19 +569,38 @@ def wait_for(predicate: Callable[[], bool], what: str, limit: float = 600) -> No
         time.sleep(0.2)
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL a background script's process group, then wait until every process of it is
-    gone: DVC takes a PID in its lock file that still exists (even unreaped) as a running
-    repro, and the killed children are reaped by init, not by us, some time later."""
+def group_members(pgid: int) -> list:
     import psutil
 
     members = []
     for candidate in psutil.process_iter():
         try:
-            if os.getpgid(candidate.pid) == proc.pid:
+            if os.getpgid(candidate.pid) == pgid:
                 members.append(candidate)
         except (ProcessLookupError, psutil.Error):
             continue
+    return members
+
+
+def running_stage(pgid: int) -> bool:
+    """Whether a `bikecast <stage>` command of that group is running: DVC is then waiting on
+    it, not writing its lock files (a kill there would leave a truncated .dvc/tmp/rwlock)."""
+    import psutil
+
+    for member in group_members(pgid):
+        try:
+            if any(Path(arg).name == "bikecast" for arg in member.cmdline()[:2]):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a background script's process group, then wait until every process of it is
+    gone: DVC takes a PID in its lock file that still exists (even unreaped) as a running
+    repro, and the killed children are reaped by init, not by us, some time later."""
+    members = group_members(proc.pid)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     wait_for(lambda: not any(p.is_running() for p in members), "the killed repro to be reaped", 60)
@@ -606,6 +625,7 @@ def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
     wait_for(lambda: lock.read_text() != lock_before or first.poll() is not None, "a stage")
     code, output, _ = job.run_script(steps[at_repro]["run"], {})
     seen["second_repro"] = {"code": code, "output": output}
+    wait_for(lambda: running_stage(first.pid) or first.poll() is not None, "a stage command")
     seen["first_still_running"] = first.poll() is None
     kill_group(first)
     seen["after_kill"] = {
