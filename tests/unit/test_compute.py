@@ -39,6 +39,7 @@ def test_read_parquet_spreads_a_dataset_in_slices_of_one_row_group(tmp_path):
     with dask.config.set(scheduler="synchronous"):
         pd.testing.assert_frame_equal(small.compute().reset_index(drop=True), one)
 
+
 def test_the_scheduler_address_comes_from_the_environment_first(monkeypatch):
     params = ComputeParams(engine="dask", scheduler="tcp://params:8786")
     monkeypatch.delenv(ENV_SCHEDULER, raising=False)

@@ -41,7 +41,7 @@ def train_station_model(directory: Path) -> StationModel:
     """Synthetic stations → features → fit → model.ubj + card, as `dvc repro` would."""
     from bikecast.stages import train as train_stage
     from bikecast.stages.features import feature_table, station_table
-    from bikecast.stages.train import hour_counts, model_card, train_window
+    from bikecast.stages.train import model_card
     from bikecast.stages.validate import validate_frame
     from bikecast.synthetic import stations_from_city
 
@@ -64,9 +64,7 @@ def train_station_model(directory: Path) -> StationModel:
     directory.mkdir(parents=True, exist_ok=True)
     model = directory / "model.ubj"
     fitted.booster.save_model(str(model))
-    card = model_card(
-        fitted, train_window(hour_counts(train["timestamp"])), params, file_sha256(model), full
-    )
+    card = model_card(fitted, params, file_sha256(model), full)
     model.with_suffix(".json").write_text(json.dumps(card))
     return StationModel(model=model, full=full, data_end=frame["timestamp"].max())
 

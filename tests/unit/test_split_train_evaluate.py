@@ -74,6 +74,7 @@ def test_training_learns_the_daily_rhythm(table):
     assert set(metrics) == {"model", "baselines", "skill", "test_window"}
     assert metrics["test_window"]["rows"] == len(test)
     assert 0 < fitted.rounds <= 60
+    assert fitted.window["train_rows"] == len(train)
     assert len(fitted.curves["valid"]) >= fitted.rounds
 
 

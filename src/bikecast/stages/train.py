@@ -63,6 +63,7 @@ class Fitted:
     booster: Any
     rounds: int
     curves: dict[str, list[float]]  # {"fit": [...], "valid": [...]} RMSLE per round
+    window: dict  # train_window: the rows it was trained on
 
 
 def hour_counts(stamps) -> pd.Series:
@@ -88,9 +89,10 @@ def _cutoff(counts: pd.Series, params: TrainParams) -> pd.Timestamp:
     return cutoff
 
 
-def _fitted(probe_booster, final_booster, history: dict) -> Fitted:
+def _fitted(probe_booster, final_booster, history: dict, counts: pd.Series) -> Fitted:
     curves = {name: [float(v) for v in result["rmse"]] for name, result in history.items()}
-    return Fitted(booster=final_booster, rounds=probe_booster.best_iteration + 1, curves=curves)
+    rounds = probe_booster.best_iteration + 1
+    return Fitted(final_booster, rounds, curves, train_window(counts))
 
 
 def fit(
@@ -99,7 +101,8 @@ def fit(
     """Choose the number of rounds on the last valid_days, then refit on all of train."""
     import xgboost as xgb
 
-    cutoff = _cutoff(hour_counts(train["timestamp"]), params)
+    counts = hour_counts(train["timestamp"])
+    cutoff = _cutoff(counts, params)
     fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
     booster_params = xgb_params(params)
     history: dict[str, dict[str, list[float]]] = {}
@@ -117,24 +120,17 @@ def fit(
     final = xgb.train(
         booster_params, matrix(train, columns), num_boost_round=probe.best_iteration + 1
     )
-    return _fitted(probe, final, history)
+    return _fitted(probe, final, history, counts)
 
 
 def fit_dask(
-    client,
-    train,
-    params: TrainParams,
-    columns: tuple[str, ...],
-    nthread: int = 1,
-    counts: pd.Series | None = None,
+    client, train, params: TrainParams, columns: tuple[str, ...], nthread: int = 1
 ) -> Fitted:
-    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters.
-
-    `counts` (`hour_counts` of the frame, when the caller has them) saves a pass over the data.
-    """
+    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters."""
     import xgboost.dask as dxgb
 
-    cutoff = _cutoff(counts if counts is not None else hour_counts(train["timestamp"]), params)
+    counts = hour_counts(train["timestamp"])
+    cutoff = _cutoff(counts, params)
     fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
     types = feature_types(columns)
 
@@ -163,7 +159,7 @@ def fit_dask(
     del fit_matrix
     rounds = probe["booster"].best_iteration + 1
     final = dxgb.train(client, booster_params, quantised(train), num_boost_round=rounds)
-    return _fitted(probe["booster"], final["booster"], probe["history"])
+    return _fitted(probe["booster"], final["booster"], probe["history"], counts)
 
 
 def log_curves(fitted: Fitted) -> None:
@@ -183,7 +179,6 @@ def log_curves(fitted: Fitted) -> None:
 
 def model_card(
     fitted: Fitted,
-    window: dict,
     params: Params,
     sha256: str,
     stations: StationTable | None = None,
@@ -204,7 +199,7 @@ def model_card(
         "data_window": {
             "source": params.ingest.source,
             "as_of": params.ingest.as_of,
-            **window,
+            **fitted.window,
         },
     }
     if stations is not None:  # what the API needs for station features after the data end
@@ -228,21 +223,17 @@ def run(params: Params) -> dict:
 
         with dask_client(params.compute) as client:
             train = read_parquet(paths.TRAIN, params.compute, ["timestamp", "rentals", *columns])
-            counts = hour_counts(train["timestamp"])
             fitted = fit_dask(
-                client, train, params.train, columns, params.compute.threads_per_worker, counts
+                client, train, params.train, columns, params.compute.threads_per_worker
             )
     else:
-        train = pd.read_parquet(paths.TRAIN)
-        counts = hour_counts(train["timestamp"])
-        fitted = fit(train, params.train, columns)
-    window = train_window(counts)
+        fitted = fit(pd.read_parquet(paths.TRAIN), params.train, columns)
     stations = None
     if params.grain == "station":
         stations = StationTable.from_dict(json.loads(paths.STATIONS.read_text()))
     log_curves(fitted)
     io.write_with(paths.MODEL, lambda p: fitted.booster.save_model(str(p)))
-    card = model_card(fitted, window, params, file_sha256(paths.MODEL), stations)
+    card = model_card(fitted, params, file_sha256(paths.MODEL), stations)
     io.write_json(card, paths.MODEL_META)
     log.info("train: %d rounds, model %s → %s", fitted.rounds, card["version"], paths.MODEL)
     return card
