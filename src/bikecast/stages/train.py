@@ -80,10 +80,10 @@ def _cutoff(counts: pd.Series, params: TrainParams) -> pd.Timestamp:
     if counts.empty:
         raise DataError("train: the train split has no rows")
     cutoff = counts.index[-1] - pd.Timedelta(days=params.valid_days)
-    fit_rows = int(counts[counts.index <= cutoff].sum())
-    if not fit_rows or fit_rows == int(counts.sum()):
+    rows, fit_rows = int(counts.sum()), int(counts[counts.index <= cutoff].sum())
+    if not fit_rows or fit_rows == rows:
         raise DataError(
-            f"train: {int(counts.sum())} rows cannot be split into fit and the last "
+            f"train: {rows} rows cannot be split into fit and the last "
             f"{params.valid_days} validation days; lower train.valid_days"
         )
     return cutoff
