@@ -36,8 +36,8 @@ OUT = ROOT / "bench" / "out"
 BASELINE = r"""
 import sys, json, yaml, subprocess
 import numpy as np, pandas as pd, xgboost as xgb
-from bikecast.features import build_features
-from bikecast.metrics import regression_metrics
+from bikecast.ml.features import build_features
+from bikecast.ml.metrics import regression_metrics
 repo, base = sys.argv[1], sys.argv[2]
 lock = yaml.safe_load(subprocess.run(["git", "show", f"{base}:dvc.lock"], cwd=repo,
                       capture_output=True, text=True, check=True).stdout)

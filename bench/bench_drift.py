@@ -61,9 +61,8 @@ def compute_phases(work: Path) -> dict[str, float]:
 
     from bikecast import io
     from bikecast.config import load_params
-    from bikecast.drift import banner_html, prepare, summarise, with_banner
-    from bikecast.model import load_model, predict_features
-    from bikecast.stages.drift import evidently_scores
+    from bikecast.ml.drift import banner_html, evidently_scores, prepare, summarise, with_banner
+    from bikecast.ml.model import load_model, predict_features
 
     cwd = os.getcwd()
     os.chdir(work)

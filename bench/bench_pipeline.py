@@ -84,8 +84,8 @@ def scaling(sizes=(125_000, 250_000, 500_000, 1_000_000)) -> list[dict]:
     from tests.conftest import make_canonical
 
     from bikecast.config import TrainParams
+    from bikecast.ml.training import fit
     from bikecast.stages.features import feature_table
-    from bikecast.stages.train import fit
 
     params = TrainParams(n_estimators=100, early_stopping_rounds=1000, valid_days=30)
     rows = []

@@ -174,7 +174,7 @@ def big_batch(n: int) -> tuple[list[dict], pd.DataFrame]:
 
 
 def batch_ratio(url: str, n: int, repeats: int) -> dict:
-    from bikecast.model import load_model, predict
+    from bikecast.ml.model import load_model, predict
 
     records, frame = big_batch(n)
     body = json.dumps({"records": records})
@@ -206,8 +206,8 @@ def batch_ratio(url: str, n: int, repeats: int) -> dict:
 def single_record_breakdown(repeats: int = 300) -> dict:
     """Where one record's time goes in process (ms, median of `repeats`): the API's own
     parts (validation, frame) vs the shared feature function and XGBoost."""
-    from bikecast.features import FEATURE_COLUMNS, build_features
-    from bikecast.model import load_model, predict_features
+    from bikecast.ml.features import FEATURE_COLUMNS, build_features
+    from bikecast.ml.model import load_model, predict_features
     from bikecast.serve.app import records_frame
     from bikecast.serve.schemas import predict_request_model
 

@@ -47,7 +47,7 @@ MIB = 2**20
 
 
 def columns() -> tuple[str, ...]:
-    from bikecast.features import feature_columns
+    from bikecast.ml.features import feature_columns
 
     return feature_columns("station")
 
@@ -74,8 +74,8 @@ def train_params(rounds: int):
 
 
 def city_frame():
-    from bikecast.schema import read_canonical
-    from bikecast.stages.validate import validate_frame
+    from bikecast.data.schema import read_canonical
+    from bikecast.data.validation import validate_frame
 
     return validate_frame(read_canonical(SEED)).valid
 
@@ -84,7 +84,7 @@ def rows_per_station(city) -> float:
     """Training rows per station (open hours before the holdout), from a 400-station draw."""
     import pandas as pd
 
-    from bikecast.synthetic import stations_from_city
+    from bikecast.data.synthetic import stations_from_city
 
     frame = stations_from_city(city, 400, seed=0)
     cutoff = frame["timestamp"].max() - pd.Timedelta(days=HOLDOUT_DAYS)
@@ -97,9 +97,9 @@ def prepare(target: int, city, per_station: float) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from bikecast.data.synthetic import stations_from_city
+    from bikecast.ml.stations import StationTable, daily_history, station_places
     from bikecast.stages.features import feature_table
-    from bikecast.stations import StationTable, daily_history, station_places
-    from bikecast.synthetic import stations_from_city
 
     folder = OUT / f"station_{target}"
     info_path = folder / "data.json"
@@ -153,7 +153,7 @@ def holdout_rmsle(booster, folder: Path) -> float:
     import numpy as np
     import pandas as pd
 
-    from bikecast.stages.train import matrix
+    from bikecast.ml.training import matrix
 
     holdout = pd.read_parquet(folder / "holdout.parquet")
     predicted = np.clip(booster.predict(matrix(holdout, columns())), 0, None)
@@ -172,7 +172,7 @@ def maxrss_mib() -> float:
 def run_local(folder: Path, rounds: int) -> dict:
     import pandas as pd
 
-    from bikecast.stages.train import fit
+    from bikecast.ml.training import fit
 
     start = time.perf_counter()
     train = pd.read_parquet(folder / "train.parquet", columns=["timestamp", "rentals", *columns()])
@@ -233,7 +233,7 @@ def run_dask(
 
     from bikecast.compute import dask_client, read_parquet
     from bikecast.config import ComputeParams
-    from bikecast.stages.train import fit_dask
+    from bikecast.ml.training import fit_dask
 
     sampler = TreeSampler()
     sampler.start()

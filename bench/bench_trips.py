@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bikecast.sources.capital_bikeshare import count_trips, local_counts_to_utc
+from bikecast.data.sources.capital_bikeshare import count_trips, local_counts_to_utc
 
 OUT = Path(__file__).resolve().parent / "out"
 

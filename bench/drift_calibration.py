@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from bikecast.config import load_params
-from bikecast.schema import TIMEZONE, read_canonical
-from bikecast.stages.drift import compare
+from bikecast.data.schema import TIMEZONE, read_canonical
+from bikecast.data.validation import validate_frame
+from bikecast.ml.drift import measure
 from bikecast.stages.features import feature_table
-from bikecast.stages.validate import validate_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def main() -> None:
         if len(reference) < 24 or len(current) < 24:
             continue
         for name, params in settings.items():
-            summary = compare(reference, current, params).summary
+            summary = measure(reference, current, params).summary
             rows.append(
                 {
                     "pair": kind,

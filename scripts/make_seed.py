@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bikecast.sources.uci import convert_islp_bikeshare, to_csv_text
+from bikecast.data.sources.uci import convert_islp_bikeshare, to_csv_text
 
 MEMBER = "ISLP/data/Bikeshare.csv"
 OUT = Path("data/seed/bikeshare_dc_2011.csv.gz")

@@ -235,7 +235,7 @@ def advance_cmd(params: ParamsOption = paths.PARAMS) -> None:
     Exit 0: moved (old and new window printed); 3: nothing new, params.yaml unchanged;
     1: error. replay moves by ingest.step up to the end of the file.
     """
-    from bikecast import advance
+    from bikecast.gitops import advance
 
     result = advance.run(params)
     typer.echo(result.describe())
@@ -297,7 +297,7 @@ def compare(base: BaseOption = None, allow_stale: AllowStaleOption = False) -> N
     Exit 0: pass or no_base (the base has no model yet); 3: fail (challenger RMSLE worse
     than the champion's by more than gate.tolerance); 1: could not compare.
     """
-    from bikecast import compare as comparing
+    from bikecast.review import compare as comparing
 
     result = comparing.run(base, allow_stale=allow_stale)
     typer.echo(f"{result.verdict}: {result.result['reason']}")
@@ -318,7 +318,7 @@ def report(
     Reuses metrics/compare.json when it is for the same base, HEAD and model, otherwise runs
     compare first. Exit 0 whatever the verdict (gate with `bikecast compare`); 1: error.
     """
-    from bikecast import report as reporting
+    from bikecast.review import report as reporting
 
     result = reporting.run(base, out, allow_stale=allow_stale)
     typer.echo(f"{out} ({result['verdict']})")
@@ -351,7 +351,7 @@ def tune(
     import pandas as pd
 
     from bikecast import io
-    from bikecast.tune import grid_search
+    from bikecast.ml.tune import grid_search
 
     settings = _params(params)
     if settings.grain == "station" and fold_days > settings.station.history_lag_days:
@@ -390,9 +390,9 @@ def synth_stations(
     import pandas as pd
 
     from bikecast import io
-    from bikecast.schema import DataError, read_canonical
-    from bikecast.stages.validate import validate_frame
-    from bikecast.synthetic import stations_from_city
+    from bikecast.data.schema import DataError, read_canonical
+    from bikecast.data.synthetic import stations_from_city
+    from bikecast.data.validation import validate_frame
 
     rows = validate_frame(read_canonical(city)).valid
     if rows.empty:

@@ -1,6 +1,6 @@
 """Every file the pipeline reads or writes, named once.
 
-dvc.yaml declares the same paths as deps/outs; tests/unit/test_dvc_yaml.py checks the two
+dvc.yaml declares the same paths as deps/outs; tests/stages/test_dvc_yaml.py checks the two
 agree so they cannot drift apart.
 """
 

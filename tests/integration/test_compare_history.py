@@ -133,7 +133,7 @@ def score_file(model_file: Path, card: dict, repo: Path) -> dict:
     """Score a model file directly: xgboost on the test split's stored feature columns."""
     import xgboost as xgb
 
-    from bikecast.metrics import regression_metrics
+    from bikecast.ml.metrics import regression_metrics
 
     test = pd.read_parquet(repo / "data" / "split" / "test.parquet")
     booster = xgb.Booster()
@@ -257,7 +257,7 @@ def test_base_is_scored_with_its_own_code(repo, history, scratch):
     """The base drops a feature: only the base's own features.py can score its model."""
     git(repo, "switch", "-q", "-c", "fewer-features", history["A"])
     run(["dvc", "checkout", "-q"], repo)
-    features = repo / "src" / "bikecast" / "features.py"
+    features = repo / "src" / "bikecast" / "ml" / "features.py"
     text = features.read_text()
     assert text.count('"day_of_year"') == 2
     features.write_text("\n".join(x for x in text.splitlines() if '"day_of_year"' not in x) + "\n")
@@ -281,7 +281,7 @@ def test_base_is_scored_with_its_own_code(repo, history, scratch):
     assert_clean_after(repo, scratch, before)
 
     # today's code cannot load that model: using it would have been an error, not a score
-    from bikecast.model import ModelError, load_model
+    from bikecast.ml.model import ModelError, load_model
 
     model = cache_object(repo, lock_md5(repo, base, "models/model.ubj"))
     card = cache_object(repo, lock_md5(repo, base, "models/model.json"))
@@ -311,7 +311,7 @@ def test_base_without_a_pipeline_is_no_base(repo, scratch):
 def test_bad_input_is_named_and_leaves_everything_as_it_was(repo, history, scratch, monkeypatch):
     import tempfile
 
-    from bikecast import compare, gitrev
+    from bikecast.review import compare, gitrev
 
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     before, cache_before = git_state(repo), cache_files(repo)

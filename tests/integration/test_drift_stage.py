@@ -13,12 +13,12 @@ import pytest
 from tests.conftest import run
 
 from bikecast.config import DriftParams, load_params
-from bikecast.features import FEATURE_COLUMNS
-from bikecast.model import load_model
-from bikecast.schema import TIMEZONE, read_canonical
-from bikecast.stages.drift import compare
+from bikecast.data.schema import TIMEZONE, read_canonical
+from bikecast.data.validation import validate_frame
+from bikecast.ml.drift import measure
+from bikecast.ml.features import FEATURE_COLUMNS
+from bikecast.ml.model import load_model
 from bikecast.stages.features import feature_table
-from bikecast.stages.validate import validate_frame
 
 SEED = Path(__file__).resolve().parents[2] / "data" / "seed" / "bikeshare_dc_2011.csv.gz"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -72,10 +72,10 @@ def test_prediction_drift_follows_the_season_not_the_week(pipeline_repo, seed):
     booster, _ = load_model(pipeline_repo / "models" / "model.ubj")
     as_given = DriftParams(reference="train")
     summer, winter = window(seed, "2011-07-04", 28), window(seed, "2011-01-03", 28)
-    flagged = compare(summer, winter, as_given, booster).summary
+    flagged = measure(summer, winter, as_given, booster).summary
     assert flagged["retrain_recommended"] is True
     assert flagged["prediction"]["drifted"] is True
-    quiet = compare(window(seed, "2011-08-01", 7), window(seed, "2011-08-08", 7), as_given, booster)
+    quiet = measure(window(seed, "2011-08-01", 7), window(seed, "2011-08-08", 7), as_given, booster)
     assert quiet.summary["retrain_recommended"] is False
     assert quiet.summary["prediction"]["drifted"] is False
 

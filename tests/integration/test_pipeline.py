@@ -10,7 +10,7 @@ import pytest
 import yaml
 from tests.conftest import BIN, ROOT, run
 
-from bikecast.model import file_sha256, load_model
+from bikecast.ml.model import file_sha256, load_model
 
 pytestmark = pytest.mark.slow
 OUTPUTS = (

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from tests.conftest import BIN
 
-from bikecast.model import load_model, predict_features
+from bikecast.ml.model import load_model, predict_features
 
 pytestmark = pytest.mark.slow
 

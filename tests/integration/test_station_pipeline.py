@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import copy_repo, run, set_params
 from tests.fixtures.capital_bikeshare import cbfake
 
-from bikecast.model import file_sha256, load_model, predict, stations_of
+from bikecast.ml.model import file_sha256, load_model, predict, stations_of
 
 STATIONS = 8
 DAYS = 120
@@ -119,9 +119,9 @@ def test_dask_training_matches_local_training_on_the_same_data(station_repo):
 
     from bikecast.compute import dask_client, read_parquet
     from bikecast.config import ComputeParams, load_params
-    from bikecast.features import feature_columns
-    from bikecast.model import predict_features
-    from bikecast.stages.train import fit, fit_dask
+    from bikecast.ml.features import feature_columns
+    from bikecast.ml.model import predict_features
+    from bikecast.ml.training import fit, fit_dask
 
     params = load_params(station_repo / "params.yaml")
     columns = feature_columns("station")

@@ -20,7 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bikecast.model import ModelError, predict
+from bikecast.ml.model import ModelError, predict
+from bikecast.ml.stations import UnknownStationError
 from bikecast.serve.limits import BodySizeLimit
 from bikecast.serve.schemas import (
     ErrorResponse,
@@ -33,7 +34,6 @@ from bikecast.serve.schemas import (
 )
 from bikecast.serve.settings import ServeSettings
 from bikecast.serve.state import ServedModel, load_served_model
-from bikecast.stations import UnknownStationError
 
 log = logging.getLogger(__name__)
 NOT_LOADED = ServedModel(error="the model has not been loaded yet (start-up in progress)")

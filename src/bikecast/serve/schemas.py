@@ -1,6 +1,6 @@
 """Request and response bodies of the API: strict, so a client mistake is a 422 naming the field.
 
-The value ranges are those of the canonical schema (bikecast.schema.canonical_schema): the
+The value ranges are those of the canonical schema (bikecast.data.schema.canonical_schema): the
 model never saw anything outside them, so the API refuses them rather than extrapolating.
 """
 
@@ -21,9 +21,9 @@ from pydantic import (
     field_validator,
 )
 
-from bikecast.schema import OFFSET_PATTERN
+from bikecast.data.schema import OFFSET_PATTERN
 
-Weather = Literal["clear", "mist", "light_precip", "heavy_precip"]  # == bikecast.schema.WEATHER
+Weather = Literal["clear", "mist", "light_precip", "heavy_precip"]  # == data.schema.WEATHER
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 _ISO_WITH_OFFSET = re.compile(

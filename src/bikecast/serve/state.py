@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bikecast.model import ModelError, load_model, model_version, stations_of
+from bikecast.ml.model import ModelError, load_model, model_version, stations_of
 
 if TYPE_CHECKING:
     import xgboost as xgb
 
+    from bikecast.ml.stations import StationTable
     from bikecast.serve.settings import ServeSettings
-    from bikecast.stations import StationTable
 
 GRAINS = ("city", "station")
 

@@ -14,9 +14,9 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
-from bikecast.features import model_features
-from bikecast.schema import COUNT_COLUMNS
-from bikecast.stations import StationTable, daily_history, station_places
+from bikecast.data.schema import COUNT_COLUMNS
+from bikecast.ml.features import model_features
+from bikecast.ml.stations import StationTable, daily_history, station_places
 
 log = logging.getLogger(__name__)
 

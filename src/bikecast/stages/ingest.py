@@ -7,44 +7,10 @@ import logging
 import pandas as pd
 
 from bikecast import io, paths
-from bikecast.config import IngestParams, Params
-from bikecast.schema import DataError, parse_timestamps, read_canonical
+from bikecast.config import Params
+from bikecast.data.sources import load_source
 
 log = logging.getLogger(__name__)
-
-
-def reveal(frame: pd.DataFrame, as_of: pd.Timestamp, where: str) -> pd.DataFrame:
-    """Keep rows up to and including `as_of`.
-
-    Rows whose timestamp cannot be parsed are kept so that validate quarantines them with a
-    reason instead of them vanishing here.
-    """
-    stamps = parse_timestamps(frame["timestamp"])
-    if stamps.notna().sum() == 0:
-        raise DataError(f"{where}: no row has a parseable timestamp")
-    first = stamps.min()
-    if as_of < first:
-        raise DataError(
-            f"ingest.as_of {as_of.isoformat()} is before the first row of {where} "
-            f"({first.isoformat()}): nothing to ingest"
-        )
-    keep = stamps.isna() | (stamps <= as_of)
-    return frame.loc[keep].reset_index(drop=True)
-
-
-def replay(params: IngestParams, grain: str = "city") -> pd.DataFrame:
-    """A canonical file on disk, as if it had arrived only up to as_of."""
-    return reveal(read_canonical(params.path, grain), params.as_of_utc, params.path)
-
-
-def load_source(params: IngestParams, grain: str = "city") -> pd.DataFrame:
-    if params.source == "replay":
-        return replay(params, grain)
-    if params.source == "capital_bikeshare":
-        from bikecast.sources.capital_bikeshare import fetch
-
-        return fetch(params, grain=grain)
-    raise DataError(f"unknown ingest.source {params.source!r}")  # config rejects it first
 
 
 def run(params: Params) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
-from bikecast.schema import DataError
+from bikecast.data.schema import DataError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Data in: the canonical schema, its validation and the sources that produce it."""

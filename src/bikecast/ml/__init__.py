@@ -1,0 +1,1 @@
+"""The model: features, training, the model card, evaluation, drift, tuning."""

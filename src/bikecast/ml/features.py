@@ -1,0 +1,134 @@
+"""The one feature function, shared by training and serving (no train/serve skew).
+
+Only what is known when the forecast is made goes in: the calendar of the hour being
+forecast (in Washington DC local time) and the weather forecast for it. No lags of the
+target, so a client can ask for any future hour with nothing but a timestamp and weather.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from bikecast.data.schema import TIMEZONE, WEATHER
+from bikecast.ml.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
+
+if TYPE_CHECKING:
+    from bikecast.ml.stations import StationTable
+
+FEATURE_COLUMNS = (
+    "hour",
+    "weekday",
+    "month",
+    "day_of_year",
+    "is_holiday",
+    "days_to_holiday",
+    "working_day",
+    "temp_c",
+    "feels_like_c",
+    "humidity_pct",
+    "wind_kmh",
+    "weather_code",
+)
+INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
+
+
+def feature_columns(grain: str = "city") -> tuple[str, ...]:
+    """The model's feature columns: the calendar and weather, plus station features."""
+    return (*FEATURE_COLUMNS, *STATION_FEATURE_COLUMNS) if grain == "station" else FEATURE_COLUMNS
+
+
+def feature_types(columns: tuple[str, ...]) -> list[str] | None:
+    """XGBoost feature types ("c" = category); None keeps the city model exactly as before."""
+    if not CATEGORICAL & set(columns):
+        return None
+    return ["c" if c in CATEGORICAL else "q" for c in columns]
+
+
+def model_features(frame: pd.DataFrame, stations: StationTable | None = None) -> pd.DataFrame:
+    """The full feature matrix of a model: city features, and station features when the
+    model is station-grain (rows then also carry `station_id`)."""
+    features = build_features(frame)
+    if stations is None:
+        return features
+    return pd.concat([features, stations.features(frame)], axis=1)
+
+
+HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"
+
+
+@lru_cache(maxsize=64)
+def _holiday_days(years: tuple[int, ...]) -> np.ndarray:
+    """US-DC public holidays of these years, as sorted day numbers since 1970-01-01."""
+    import holidays
+
+    calendar = holidays.country_holidays("US", subdiv="DC", years=list(years))
+    return np.array(sorted(calendar), dtype="datetime64[D]").astype("int64")
+
+
+def _days_to_nearest(days: np.ndarray, holidays: np.ndarray) -> np.ndarray:
+    """Days to the nearest public holiday, capped: demand dips around holidays
+    (Thanksgiving weekend, Christmas week), not only on them."""
+    after = np.searchsorted(holidays, days)
+    next_gap = holidays[np.clip(after, 0, len(holidays) - 1)] - days
+    prev_gap = days - holidays[np.clip(after - 1, 0, len(holidays) - 1)]
+    nearest = np.minimum(np.abs(next_gap), np.abs(prev_gap))
+    return np.minimum(nearest, HOLIDAY_HORIZON_DAYS)
+
+
+def build_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """Raw inputs (UTC timestamp + weather) → the model's feature matrix, same index.
+
+    Written for one-row calls as much as for millions (the API calls it per request): one
+    timezone conversion, index attributes instead of `.dt`, one float32 block.
+    """
+    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"feature inputs are missing columns {missing}")
+    stamps = pd.DatetimeIndex(frame["timestamp"])
+    if stamps.tz is None:
+        raise ValueError("timestamp must be timezone-aware (UTC)")
+    local = stamps.tz_convert(TIMEZONE)
+    day = local.tz_localize(None).asi8 // 86_400_000_000_000  # local calendar day number
+    years = np.unique(local.year)
+    # the neighbouring years too, so the days around New Year see both sides
+    holiday_days = _holiday_days(tuple(range(int(years[0]) - 1, int(years[-1]) + 2)))
+    is_holiday = np.isin(day, holiday_days)
+    weekday = local.weekday.to_numpy()
+    weather_code = pd.Categorical(frame["weather"], categories=WEATHER).codes
+    if (weather_code < 0).any():
+        unknown = sorted(set(frame["weather"][weather_code < 0].astype(str)))
+        raise ValueError(f"unknown weather labels {unknown}; expected one of {list(WEATHER)}")
+    columns = {
+        "hour": local.hour.to_numpy(),
+        "weekday": weekday,
+        "month": local.month.to_numpy(),
+        "day_of_year": local.dayofyear.to_numpy(),
+        "is_holiday": is_holiday,
+        "days_to_holiday": _days_to_nearest(day, holiday_days),
+        "working_day": (weekday < 5) & ~is_holiday,
+        "temp_c": frame["temp_c"].to_numpy(),
+        "feels_like_c": frame["feels_like_c"].to_numpy(),
+        "humidity_pct": frame["humidity_pct"].to_numpy(),
+        "wind_kmh": frame["wind_kmh"].to_numpy(),
+        "weather_code": weather_code,
+    }
+    matrix = np.empty((len(frame), len(FEATURE_COLUMNS)), dtype="float32")
+    for i, name in enumerate(FEATURE_COLUMNS):
+        matrix[:, i] = columns[name]
+    return pd.DataFrame(matrix, columns=list(FEATURE_COLUMNS), index=frame.index)
+
+
+def city_totals(table: pd.DataFrame, predicted: np.ndarray | None = None) -> pd.DataFrame:
+    """Station rows of a feature table → the city's rows: counts (and predictions) summed per
+    hour; calendar and weather are the same for every station of an hour."""
+    from bikecast.data.schema import COUNT_COLUMNS
+
+    table = table.assign(predicted=predicted) if predicted is not None else table
+    sums = [*COUNT_COLUMNS, *(["predicted"] if predicted is not None else [])]
+    grouped = table.groupby("timestamp", sort=True)
+    city = pd.concat([grouped[sums].sum(), grouped[list(FEATURE_COLUMNS)].first()], axis=1)
+    return city.reset_index()

@@ -1,0 +1,107 @@
+"""Load, save and apply the XGBoost model: one code path for evaluate, compare and serve.
+
+The model is stored in XGBoost's own UBJSON format (never pickle) beside a small JSON card
+that records its content hash, so a corrupt or swapped file is caught before it predicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bikecast.errors import BikecastError
+from bikecast.ml.features import feature_columns, model_features
+from bikecast.ml.stations import StationTable
+
+if TYPE_CHECKING:
+    import xgboost as xgb
+
+
+class ModelError(BikecastError, RuntimeError):
+    """The model file or its card is missing, corrupt or does not match."""
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_version(sha256: str) -> str:
+    """Short, human-sized model version derived from the content hash."""
+    return sha256[:12]
+
+
+def load_card(card_path: str | Path) -> dict[str, Any]:
+    card_path = Path(card_path)
+    try:
+        return json.loads(card_path.read_text())
+    except FileNotFoundError as exc:
+        raise ModelError(f"{card_path}: model card not found (run `dvc repro train`)") from exc
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{card_path}: model card is not valid JSON ({exc})") from exc
+
+
+def load_model(
+    model_path: str | Path, card_path: str | Path | None = None
+) -> tuple[xgb.Booster, dict]:
+    """Load and verify a model against the sha256 in its card; raise ModelError if unsure."""
+    import xgboost as xgb
+
+    model_path = Path(model_path)
+    card_path = Path(card_path) if card_path else model_path.with_suffix(".json")
+    if not model_path.exists():
+        raise ModelError(f"{model_path}: model file not found (run `dvc pull` or `dvc repro`)")
+    card = load_card(card_path)
+    actual = file_sha256(model_path)
+    if card.get("sha256") != actual:
+        raise ModelError(
+            f"{model_path}: sha256 {actual[:12]}… does not match {card_path} "
+            f"({str(card.get('sha256'))[:12]}…): the model is corrupt or from another run"
+        )
+    expected = feature_columns(card.get("grain", "city"))
+    if tuple(card.get("feature_columns", ())) != expected:
+        raise ModelError(
+            f"{card_path}: model expects features {card.get('feature_columns')}, "
+            f"this code builds {list(expected)}"
+        )
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(model_path))
+    except xgb.core.XGBoostError as exc:
+        raise ModelError(f"{model_path}: XGBoost cannot read it ({exc})") from exc
+    return booster, card
+
+
+def stations_of(card: dict, card_path: str | Path = "model card") -> StationTable | None:
+    """The station table a station-grain model carries in its card; None for a city model."""
+    if card.get("grain", "city") != "station":
+        return None
+    try:
+        return StationTable.from_dict(card["stations"])
+    except (KeyError, ValueError) as exc:
+        raise ModelError(
+            f"{card_path}: station-grain model without a usable station table ({exc})"
+        ) from exc
+
+
+def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
+    """Feature matrix → rentals per hour (the model is fitted on log1p of the target)."""
+    columns = booster.feature_names or list(feature_columns())
+    raw = booster.inplace_predict(features[columns].to_numpy(dtype="float32"))
+    return np.clip(np.expm1(np.asarray(raw, dtype="float64")), 0, None)
+
+
+def predict(
+    booster: xgb.Booster, frame: pd.DataFrame, stations: StationTable | None = None
+) -> np.ndarray:
+    """Raw inputs (timestamp + weather, + station_id for a station model) → rentals per hour,
+    through the shared features."""
+    return predict_features(booster, model_features(frame, stations))

@@ -1,0 +1,1 @@
+"""Reviewing a model change: champion/challenger comparison, the PR report, git."""

@@ -1,1 +1,0 @@
-"""Data sources: each turns something outside the repository into canonical hourly rows."""

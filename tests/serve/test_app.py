@@ -1,0 +1,459 @@
+"""The API in process (TestClient): every route, every kind of bad input, a missing or corrupt
+model, metrics, OpenAPI, settings, and that serving never imports the pipeline's libraries.
+
+A tiny XGBoost model is trained here on synthetic hours so these tests need no pipeline run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from bikecast.data.schema import WEATHER
+from bikecast.ml.features import FEATURE_COLUMNS, build_features
+from bikecast.ml.model import ModelError, file_sha256, load_model, model_version, predict
+from bikecast.serve import ServeSettings, create_app
+from bikecast.serve.app import validation_detail
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORD = {
+    "timestamp": "2011-12-05T08:00:00-05:00",
+    "temp_c": 6.5,
+    "feels_like_c": 4.0,
+    "humidity_pct": 70.0,
+    "wind_kmh": 11.0,
+    "weather": "mist",
+}
+METRICS = {"model": {"rmse": 50.0, "mae": 30.0, "rmsle": 0.5, "r2": 0.7, "bias": 1.0}}
+
+
+def train_tiny_model(directory: Path) -> Path:
+    """A 20-tree model on synthetic hours, saved with a card like the train stage writes."""
+    import xgboost as xgb
+
+    rng = np.random.default_rng(7)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.date_range("2011-03-01", periods=n, freq="h", tz="UTC"),
+            "temp_c": rng.uniform(-5, 35, n),
+            "feels_like_c": rng.uniform(-10, 40, n),
+            "humidity_pct": rng.uniform(10, 100, n),
+            "wind_kmh": rng.uniform(0, 50, n),
+            "weather": rng.choice(WEATHER, n),
+        }
+    )
+    features = build_features(frame)
+    target = np.log1p(20 + 10 * features["hour"] + 3 * features["temp_c"].clip(0))
+    booster = xgb.train(
+        {"max_depth": 3, "nthread": 1, "seed": 0},
+        xgb.DMatrix(features[list(FEATURE_COLUMNS)], label=target),
+        num_boost_round=20,
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    model = directory / "model.ubj"
+    booster.save_model(model)
+    sha = file_sha256(model)
+    card = {
+        "version": model_version(sha),
+        "sha256": sha,
+        "xgboost_version": xgb.__version__,
+        "feature_columns": list(FEATURE_COLUMNS),
+        "params": {"max_depth": 3},
+        "data_window": {"source": "synthetic", "train_rows": n},
+    }
+    (directory / "model.json").write_text(json.dumps(card))
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    return train_tiny_model(tmp_path_factory.mktemp("tiny") / "models")
+
+
+def settings_for(model: Path, tmp: Path, **overrides) -> ServeSettings:
+    metrics = tmp / "evaluate.json"
+    if not metrics.exists():
+        metrics.write_text(json.dumps(METRICS))
+    values = {
+        "model_path": model,
+        "metrics_path": metrics,
+        "params_path": tmp / "no-params.yaml",
+        "git_sha": "0123abcd",
+        "max_batch": 50,
+        **overrides,
+    }
+    return ServeSettings(**values)
+
+
+@pytest.fixture
+def client(tiny_model, tmp_path):
+    with TestClient(create_app(settings_for(tiny_model, tmp_path))) as c:
+        yield c
+
+
+def post_raw(client: TestClient, body: str | bytes, content_type: str = "application/json"):
+    return client.post("/predict", content=body, headers={"content-type": content_type})
+
+
+# --- happy paths ------------------------------------------------------------------------
+
+
+def test_health_and_ready(client, tiny_model):
+    assert client.get("/health").json() == {"status": "ok"}
+    ready = client.get("/ready")
+    version = json.loads(tiny_model.with_suffix(".json").read_text())["version"]
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "model_version": version, "reason": None}
+
+
+def test_model_reports_provenance_and_metrics(client, tiny_model):
+    info = client.get("/model").json()
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    assert info["model_version"] == card["version"] == card["sha256"][:12]
+    assert info["sha256"] == file_sha256(tiny_model)
+    assert info["git_sha"] == "0123abcd"
+    assert info["data_window"] == card["data_window"]
+    assert info["params"] == {"max_depth": 3}
+    assert info["feature_columns"] == list(FEATURE_COLUMNS)
+    assert info["metrics"] == METRICS
+
+
+def test_predict_matches_the_shared_feature_function_in_order(client, tiny_model):
+    records = [
+        RECORD,
+        {**RECORD, "timestamp": "2011-07-04T17:00:00-04:00", "temp_c": 31, "weather": "clear"},
+        {**RECORD, "timestamp": "2012-01-01T03:00:00Z", "humidity_pct": 100, "wind_kmh": 0},
+    ]
+    response = client.post("/predict", json={"records": records})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    booster, card = load_model(tiny_model)
+    frame = pd.DataFrame(records)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
+    expected = predict(booster, frame)
+    assert body["model_version"] == card["version"]
+    assert body["predictions"] == expected.tolist()
+    assert all(p >= 0 for p in body["predictions"])
+    reversed_ = client.post("/predict", json={"records": records[::-1]}).json()
+    assert reversed_["predictions"] == body["predictions"][::-1]
+
+
+def test_the_same_instant_in_two_offsets_gets_the_same_forecast(client):
+    local = {**RECORD, "timestamp": "2011-12-05T08:00:00-05:00"}
+    utc = {**RECORD, "timestamp": "2011-12-05T13:00:00Z"}
+    later = {**RECORD, "timestamp": "2011-12-05T08:00:00Z"}  # 03:00 in Washington
+    a, b, c = client.post("/predict", json={"records": [local, utc, later]}).json()["predictions"]
+    assert a == b
+    assert a != c
+
+
+def test_batch_at_the_limit_is_served(client):
+    response = client.post("/predict", json={"records": [RECORD] * 50})
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == 50
+
+
+# --- bad input: always 4xx, naming the field ----------------------------------------------
+
+
+def _body(**changes) -> str:
+    return json.dumps({"records": [{**RECORD, **changes}]})
+
+
+def _raw(field: str, literal: str) -> str:
+    """A body whose `field` is the raw JSON text `literal` (NaN, Infinity: not valid JSON)."""
+    return _body(**{field: 12345.5}).replace("12345.5", literal)
+
+
+BAD_BODIES = {
+    "malformed JSON": ('{"records": [', "body"),
+    "not an object": ("[1, 2]", "body"),
+    "null body": ("null", "body"),
+    "missing records": ("{}", "records"),
+    "empty list": ('{"records": []}', "records"),
+    "record is null": ('{"records": [null]}', "records[0]"),
+    "missing field": (
+        json.dumps({"records": [{k: v for k, v in RECORD.items() if k != "wind_kmh"}]}),
+        "records[0].wind_kmh",
+    ),
+    "extra field": (_body(rentals=5), "records[0].rentals"),
+    "extra top-level field": (json.dumps({"records": [RECORD], "model": "x"}), "model"),
+    "number as string": (_body(humidity_pct="50"), "records[0].humidity_pct"),
+    "bool as number": (_body(temp_c=True), "records[0].temp_c"),
+    "NaN": (_raw("temp_c", "NaN"), "records[0].temp_c"),
+    "Infinity": (_raw("wind_kmh", "Infinity"), "records[0].wind_kmh"),
+    "-Infinity": (_raw("feels_like_c", "-Infinity"), "records[0].feels_like_c"),
+    "overflow to inf": (_raw("temp_c", "1e999"), "records[0].temp_c"),
+    "huge integer": (_raw("temp_c", "1" + "0" * 400), "records[0].temp_c"),
+    "humidity over 100": (_body(humidity_pct=100.5), "records[0].humidity_pct"),
+    "humidity below 0": (_body(humidity_pct=-1), "records[0].humidity_pct"),
+    "negative wind": (_body(wind_kmh=-0.1), "records[0].wind_kmh"),
+    "temperature out of range": (_body(temp_c=80), "records[0].temp_c"),
+    "unknown weather": (_body(weather="snow"), "records[0].weather"),
+    "weather wrong case": (_body(weather="Clear"), "records[0].weather"),
+    "timestamp without offset": (_body(timestamp="2011-12-05T08:00:00"), "records[0].timestamp"),
+    "date only": (_body(timestamp="2011-12-05"), "records[0].timestamp"),
+    "unix seconds": (_body(timestamp=1322917200), "records[0].timestamp"),
+    "unix seconds as text": (_body(timestamp="1322917200"), "records[0].timestamp"),
+    "not a date": (_body(timestamp="yesterday+01:00"), "records[0].timestamp"),
+    "impossible date": (_body(timestamp="2011-02-30T08:00:00Z"), "records[0].timestamp"),
+    "year out of range": (_body(timestamp="9999-12-05T08:00:00Z"), "records[0].timestamp"),
+    "year before 2000": (_body(timestamp="1677-09-21T00:00:00Z"), "records[0].timestamp"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_BODIES))
+def test_bad_input_is_a_422_naming_the_field(client, name):
+    body, field = BAD_BODIES[name]
+    response = post_raw(client, body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{field}:") or f"; {field}:" in detail, detail
+    assert response.json()["errors"], "the field errors are listed"
+
+
+def test_a_batch_over_the_limit_is_a_422_naming_records(client):
+    response = client.post("/predict", json={"records": [RECORD] * 51})
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("records: List should have at most 50 items")
+
+
+def test_many_bad_fields_are_summarised(client):
+    response = client.post("/predict", json={"records": [{**RECORD, "weather": "x"}] * 8})
+    assert response.status_code == 422
+    assert response.json()["detail"].endswith("and 3 more")
+    assert len(response.json()["errors"]) == 8
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", ""])
+def test_a_body_not_declared_json_is_a_415(client, content_type):
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/predict", content=_body(), headers=headers)
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("content-type:")
+
+
+def test_a_body_over_the_size_limit_is_a_413(tiny_model, tmp_path):
+    settings = settings_for(tiny_model, tmp_path, max_body_bytes=2048)
+    with TestClient(create_app(settings)) as client:
+        big = json.dumps({"records": [RECORD] * 20})
+        assert len(big) > 2048
+        declared = post_raw(client, big)
+        assert declared.status_code == 413
+        assert declared.json()["detail"].startswith("body: request body is larger than 2048")
+        # streamed without Content-Length (chunked): counted as it arrives
+        streamed = client.post(
+            "/predict",
+            content=(big[i : i + 500].encode() for i in range(0, len(big), 500)),
+            headers={"content-type": "application/json"},
+        )
+        assert streamed.status_code == 413
+        small = post_raw(client, json.dumps({"records": [RECORD] * 5}))
+        assert small.status_code == 200
+
+
+def test_validation_detail_is_json_safe_and_readable():
+    errors = [
+        {
+            "type": "finite_number",
+            "loc": ("body", "records", 3, "temp_c"),
+            "msg": "m",
+            "input": float("nan"),
+            "ctx": {"error": ValueError("x")},
+        },
+        {
+            "type": "json_invalid",
+            "loc": ("body", 17),
+            "msg": "JSON decode error",
+            "ctx": {"error": "Expecting value"},
+        },
+    ]
+    detail, listed = validation_detail(errors)
+    assert detail == (
+        "records[3].temp_c: m; body: not valid JSON (Expecting value at character 17)"
+    )
+    json.dumps(listed, allow_nan=False)  # no NaN input echoed back, no exception objects
+
+
+# --- not ready: 503 with the reason, never a prediction ---------------------------------
+
+
+def _not_ready_client(model: Path, tmp_path: Path) -> TestClient:
+    return TestClient(create_app(settings_for(model, tmp_path)))
+
+
+@pytest.mark.parametrize("damage", ["missing model", "corrupt model", "missing card", "bad card"])
+def test_a_missing_or_corrupt_model_is_503_with_the_reason(tiny_model, tmp_path, damage):
+    model = tmp_path / "models" / "model.ubj"
+    model.parent.mkdir()
+    model.write_bytes(tiny_model.read_bytes())
+    card = model.with_suffix(".json")
+    card.write_text(tiny_model.with_suffix(".json").read_text())
+    expected = {
+        "missing model": "model file not found",
+        "corrupt model": "does not match",
+        "missing card": "model card not found",
+        "bad card": "card " + str(card) + " cannot be loaded",
+    }[damage]
+    if damage == "missing model":
+        model.unlink()
+    elif damage == "corrupt model":
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))
+    elif damage == "missing card":
+        card.unlink()
+    else:
+        card.write_text("[1, 2, 3]")  # valid JSON, not a card
+    with _not_ready_client(model, tmp_path) as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["ready"] is False
+        assert expected in ready.json()["reason"]
+        for response in (client.post("/predict", json={"records": [RECORD]}), client.get("/model")):
+            assert response.status_code == 503
+            assert response.json()["detail"].startswith("model not ready: ")
+        assert "bikecast_model_ready 0.0" in client.get("/metrics").text
+
+
+def test_require_model_makes_start_up_fail(tmp_path):
+    settings = settings_for(tmp_path / "absent.ubj", tmp_path, require_model=True)
+    with (
+        pytest.raises(ModelError, match=r"absent\.ubj: model file not found"),
+        TestClient(create_app(settings)),
+    ):
+        pass
+
+
+def test_metrics_of_another_model_are_not_reported(tiny_model, tmp_path):
+    (tmp_path / "evaluate.json").write_text(json.dumps({**METRICS, "model_version": "other"}))
+    with TestClient(create_app(settings_for(tiny_model, tmp_path))) as client:
+        assert client.get("/model").json()["metrics"] is None
+
+
+# --- metrics, OpenAPI, settings ---------------------------------------------------------
+
+
+def test_prometheus_metrics_count_requests_and_predictions(client, tiny_model):
+    version = json.loads(tiny_model.with_suffix(".json").read_text())["version"]
+    client.post("/predict", json={"records": [RECORD] * 3})
+    client.post("/predict", json={"records": []})
+    text = client.get("/metrics").text
+    assert f'bikecast_predictions_total{{model_version="{version}"}} 3.0' in text
+    assert 'http_requests_total{handler="/predict",method="POST",status="200"} 1.0' in text
+    assert 'http_requests_total{handler="/predict",method="POST",status="422"} 1.0' in text
+    assert 'http_request_duration_seconds_count{handler="/predict",method="POST"}' in text
+    assert f'bikecast_model_info{{git_sha="0123abcd",model_version="{version}"}} 1.0' in text
+
+
+def test_openapi_documents_limits_errors_and_examples(client):
+    spec = client.get("/openapi.json").json()
+    assert {"/predict", "/health", "/ready", "/model"} <= set(spec["paths"])
+    predict_op = spec["paths"]["/predict"]["post"]
+    assert {"200", "413", "415", "422", "503"} <= set(predict_op["responses"])
+    schemas = spec["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["records"]["maxItems"] == 50
+    assert schemas["PredictRequest"]["examples"][0]["records"][0] == RECORD
+    record = schemas["Record"]
+    assert record["additionalProperties"] is False
+    assert record["properties"]["weather"]["enum"] == list(WEATHER)
+    assert record["properties"]["timestamp"]["format"] == "date-time"
+    assert client.get("/docs").status_code == 200
+
+
+def test_value_ranges_are_those_of_the_canonical_schema():
+    from bikecast.data.schema import canonical_schema
+
+    record = create_app(ServeSettings(max_batch=1)).openapi()["components"]["schemas"]["Record"]
+    columns = canonical_schema().columns
+    for name in ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh"):
+        (check,) = columns[name].checks
+        prop = record["properties"][name]
+        assert (prop["minimum"], prop["maximum"]) == (
+            check.statistics["min_value"],
+            check.statistics["max_value"],
+        ), name
+    assert record["properties"]["weather"]["enum"] == list(WEATHER)
+
+
+def test_settings_come_from_the_environment_and_params(monkeypatch, tmp_path):
+    monkeypatch.setenv("BIKECAST_MODEL_PATH", str(tmp_path / "m.ubj"))
+    monkeypatch.setenv("BIKECAST_GIT_SHA", "feedbeef")
+    monkeypatch.setenv("BIKECAST_MAX_BODY_BYTES", "100000")
+    settings = ServeSettings(params_path=tmp_path / "params.yaml")
+    assert settings.model_path == tmp_path / "m.ubj"
+    assert settings.resolved_card_path == tmp_path / "m.json"
+    assert (settings.git_sha, settings.max_body_bytes) == ("feedbeef", 100000)
+    assert settings.resolved_max_batch() == 10_000  # ServeParams default: no params.yaml
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["serve"]["max_batch"] = 7
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert settings.resolved_max_batch() == 7
+    monkeypatch.setenv("BIKECAST_MAX_BATCH", "3")
+    assert ServeSettings(params_path=tmp_path / "params.yaml").resolved_max_batch() == 3
+
+
+def test_unknown_settings_are_refused():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="max_bach"):
+        ServeSettings(max_bach=3)
+
+
+# --- serving does not pull in the pipeline ----------------------------------------------
+
+PIPELINE_ONLY = ("dvc", "dvclive", "evidently", "pandera", "sklearn", "matplotlib")
+_SERVE_SCRIPT = textwrap.dedent(
+    """
+    import importlib.abc, json, sys
+    BLOCK = {block!r}
+    attempts = []
+
+    class Block(importlib.abc.MetaPathFinder):
+        # As in the image, where these are not installed: record who asked, then refuse.
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] not in BLOCK:
+                return None
+            frame = sys._getframe(1)
+            while frame and frame.f_code.co_filename.startswith("<frozen"):
+                frame = frame.f_back
+            attempts.append([name, frame.f_code.co_filename if frame else "?"])
+            raise ImportError(f"{{name}} is not installed in the serving image")
+
+    sys.meta_path.insert(0, Block())
+    from fastapi.testclient import TestClient
+    from bikecast.serve import ServeSettings, create_app
+
+    settings = ServeSettings(model_path={model!r}, params_path="/nonexistent/params.yaml")
+    with TestClient(create_app(settings)) as client:
+        ok = client.post("/predict", json={{"records": [{record!r}]}}).status_code
+        ready = client.get("/ready").status_code
+    print(json.dumps({{"predict": ok, "ready": ready, "attempts": attempts}}))
+    """
+)
+
+
+def test_serving_needs_and_imports_no_pipeline_library(tiny_model):
+    """Serve with dvc, evidently, pandera, sklearn and matplotlib made unimportable."""
+    script = _SERVE_SCRIPT.format(block=set(PIPELINE_ONLY), model=str(tiny_model), record=RECORD)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=180
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["predict"], result["ready"]) == (200, 200)
+    # The only attempt allowed: xgboost's optional `import sklearn` (guarded by try/except);
+    # nothing in bikecast, FastAPI or their dependencies asks for a pipeline library.
+    for name, importer in result["attempts"]:
+        assert name.split(".")[0] == "sklearn" and "/xgboost/" in importer, (name, importer)
