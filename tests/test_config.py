@@ -3,7 +3,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bikecast.config import ConfigError, load_params
+from bikecast.config import ConfigError, Params, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,3 +42,11 @@ def test_bad_params_fail_with_the_key_named(tmp_path, text, message):
 def test_missing_params_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_params(tmp_path / "nope.yaml")
+
+
+def test_defaults_are_params_yaml():
+    """The typed defaults and the shipped params.yaml say the same thing (one source of truth
+    for a key a user leaves out)."""
+    shipped = load_params(ROOT / "params.yaml")
+    defaults = Params.model_validate({"ingest": {"as_of": shipped.ingest.as_of}})
+    assert defaults == shipped

@@ -351,15 +351,15 @@ def tune(
     import pandas as pd
 
     from bikecast import io
-    from bikecast.ml.tune import grid_search
+    from bikecast.ml.tune import DEFAULT_GRID, grid_search
 
     settings = _params(params)
-    if settings.grain == "station" and fold_days > settings.station.history_lag_days:
+    if settings.grain.is_station and fold_days > settings.station.history_lag_days:
         raise typer.BadParameter(
             f"--fold-days {fold_days} is longer than station.history_lag_days "
             f"({settings.station.history_lag_days}): holdout hours would see holdout rentals"
         )
-    choices = {"max_depth": [4, 6, 8], "min_child_weight": [1.0, 10.0, 30.0]}
+    choices = dict(DEFAULT_GRID)
     for item in grid or []:
         name, _, values = item.partition("=")
         kind = type(getattr(settings.train, name, None))

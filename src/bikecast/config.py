@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bikecast import paths
 from bikecast.errors import BikecastError
+from bikecast.grain import Grain
 
 
 class ConfigError(BikecastError, ValueError):
@@ -114,12 +115,12 @@ class SplitParams(_Section):
 
 
 class TrainParams(_Section):
-    n_estimators: int = Field(800, ge=1)
+    n_estimators: int = Field(1000, ge=1)
     max_depth: int = Field(6, ge=1, le=16)
     learning_rate: float = Field(0.05, gt=0, le=1)
     subsample: float = Field(0.8, gt=0, le=1)
     colsample_bytree: float = Field(0.8, gt=0, le=1)
-    min_child_weight: float = Field(1.0, ge=0)
+    min_child_weight: float = Field(10.0, ge=0)
     reg_lambda: float = Field(1.0, ge=0)
     early_stopping_rounds: int = Field(50, ge=1)
     valid_days: int = Field(14, ge=1)
@@ -150,7 +151,7 @@ class DriftParams(_Section):
     reference: Literal["auto", "year_ago", "recent", "train"] = "auto"
     reference_days: int = Field(28, ge=1)
     min_coverage: float = Field(0.9, gt=0, le=1)
-    exclude: tuple[str, ...] = ("month", "day_of_year")
+    exclude: tuple[str, ...] = ("month", "day_of_year", "days_to_holiday")
     num_method: NumDriftMethod = "wasserstein"
     num_threshold: float = Field(1.0, ge=0)
     cat_method: CatDriftMethod = "jensenshannon"
@@ -200,7 +201,7 @@ class ComputeParams(_Section):
 class Params(_Section):
     # city: the city's rentals per hour. station: one row per station and hour, one global
     # model with station features.
-    grain: Literal["city", "station"] = "city"
+    grain: Grain = Grain.CITY
     ingest: IngestParams
     validate_: ValidateParams = Field(default_factory=ValidateParams, alias="validate")
     split: SplitParams = Field(default_factory=SplitParams)
@@ -219,7 +220,7 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _history_before_test_window(self) -> Params:
-        if self.grain == "station" and self.station.history_lag_days < self.split.test_days:
+        if self.grain.is_station and self.station.history_lag_days < self.split.test_days:
             raise ValueError(
                 f"station.history_lag_days ({self.station.history_lag_days}) is shorter than "
                 f"split.test_days ({self.split.test_days}): test hours would be described by "

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bikecast.data.schema import TIMEZONE, WEATHER
+from bikecast.grain import Grain
 from bikecast.ml.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
 
 if TYPE_CHECKING:
@@ -36,9 +37,11 @@ FEATURE_COLUMNS = (
 INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
 
 
-def feature_columns(grain: str = "city") -> tuple[str, ...]:
+def feature_columns(grain: Grain | str = Grain.CITY) -> tuple[str, ...]:
     """The model's feature columns: the calendar and weather, plus station features."""
-    return (*FEATURE_COLUMNS, *STATION_FEATURE_COLUMNS) if grain == "station" else FEATURE_COLUMNS
+    return (
+        (*FEATURE_COLUMNS, *STATION_FEATURE_COLUMNS) if Grain(grain).is_station else FEATURE_COLUMNS
+    )
 
 
 def feature_types(columns: tuple[str, ...]) -> list[str] | None:

@@ -1,29 +1,25 @@
 """Load, save and apply the XGBoost model: one code path for evaluate, compare and serve.
 
-The model is stored in XGBoost's own UBJSON format (never pickle) beside a small JSON card
-that records its content hash, so a corrupt or swapped file is caught before it predicts.
+The model is stored in XGBoost's own UBJSON format (never pickle) beside its card
+(bikecast.ml.card), which records its content hash, so a corrupt or swapped file is caught
+before it predicts.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from bikecast.errors import BikecastError
+from bikecast.ml.card import ModelCard, ModelError
 from bikecast.ml.features import feature_columns, model_features
 from bikecast.ml.stations import StationTable
 
 if TYPE_CHECKING:
     import xgboost as xgb
-
-
-class ModelError(BikecastError, RuntimeError):
-    """The model file or its card is missing, corrupt or does not match."""
 
 
 def file_sha256(path: str | Path) -> str:
@@ -39,19 +35,9 @@ def model_version(sha256: str) -> str:
     return sha256[:12]
 
 
-def load_card(card_path: str | Path) -> dict[str, Any]:
-    card_path = Path(card_path)
-    try:
-        return json.loads(card_path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelError(f"{card_path}: model card not found (run `dvc repro train`)") from exc
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{card_path}: model card is not valid JSON ({exc})") from exc
-
-
 def load_model(
     model_path: str | Path, card_path: str | Path | None = None
-) -> tuple[xgb.Booster, dict]:
+) -> tuple[xgb.Booster, ModelCard]:
     """Load and verify a model against the sha256 in its card; raise ModelError if unsure."""
     import xgboost as xgb
 
@@ -59,17 +45,17 @@ def load_model(
     card_path = Path(card_path) if card_path else model_path.with_suffix(".json")
     if not model_path.exists():
         raise ModelError(f"{model_path}: model file not found (run `dvc pull` or `dvc repro`)")
-    card = load_card(card_path)
+    card = ModelCard.read(card_path)
     actual = file_sha256(model_path)
-    if card.get("sha256") != actual:
+    if card.sha256 != actual:
         raise ModelError(
             f"{model_path}: sha256 {actual[:12]}… does not match {card_path} "
-            f"({str(card.get('sha256'))[:12]}…): the model is corrupt or from another run"
+            f"({card.sha256[:12]}…): the model is corrupt or from another run"
         )
-    expected = feature_columns(card.get("grain", "city"))
-    if tuple(card.get("feature_columns", ())) != expected:
+    expected = feature_columns(card.grain)
+    if card.feature_columns != expected:
         raise ModelError(
-            f"{card_path}: model expects features {card.get('feature_columns')}, "
+            f"{card_path}: model expects features {list(card.feature_columns)}, "
             f"this code builds {list(expected)}"
         )
     booster = xgb.Booster()
@@ -78,18 +64,6 @@ def load_model(
     except xgb.core.XGBoostError as exc:
         raise ModelError(f"{model_path}: XGBoost cannot read it ({exc})") from exc
     return booster, card
-
-
-def stations_of(card: dict, card_path: str | Path = "model card") -> StationTable | None:
-    """The station table a station-grain model carries in its card; None for a city model."""
-    if card.get("grain", "city") != "station":
-        return None
-    try:
-        return StationTable.from_dict(card["stations"])
-    except (KeyError, ValueError) as exc:
-        raise ModelError(
-            f"{card_path}: station-grain model without a usable station table ({exc})"
-        ) from exc
 
 
 def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:

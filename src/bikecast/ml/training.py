@@ -21,6 +21,7 @@ import pandas as pd
 from bikecast import paths
 from bikecast.config import Params, TrainParams
 from bikecast.data.schema import DataError
+from bikecast.ml.card import DataWindow, ModelCard
 from bikecast.ml.features import FEATURE_COLUMNS, feature_columns, feature_types
 from bikecast.ml.model import model_version
 from bikecast.ml.stations import StationTable
@@ -88,77 +89,85 @@ def _cutoff(counts: pd.Series, params: TrainParams) -> pd.Timestamp:
     return cutoff
 
 
-def _fitted(probe_booster, final_booster, history: dict, counts: pd.Series) -> Fitted:
+class _Local:
+    """The recipe's matrices and boosting in this process (xgboost)."""
+
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+
+    def matrix(self, frame: pd.DataFrame, ref: Any = None) -> Any:
+        return matrix(frame, self.columns)
+
+    def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
+        import xgboost as xgb
+
+        history: dict[str, dict[str, list[float]]] = {}
+        booster = xgb.train(params, dtrain, num_boost_round=rounds, evals_result=history, **kwargs)
+        return booster, history
+
+
+class _Dask:
+    """The same on a Dask cluster (xgboost.dask): each worker holds its partitions as a
+    quantised DaskQuantileDMatrix and the workers build every tree together."""
+
+    def __init__(self, client: Any, columns: tuple[str, ...]) -> None:
+        self.client, self.columns = client, columns
+
+    def matrix(self, frame: Any, ref: Any = None) -> Any:
+        import xgboost.dask as dxgb
+
+        types = feature_types(self.columns)
+        return dxgb.DaskQuantileDMatrix(
+            self.client,
+            frame[list(self.columns)].astype("float32"),
+            label=frame["rentals"].astype("float64").map_partitions(np.log1p),
+            feature_names=list(self.columns),
+            feature_types=types,
+            enable_categorical=types is not None,
+            ref=ref,
+        )
+
+    def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
+        import xgboost.dask as dxgb
+
+        result = dxgb.train(self.client, params, dtrain, num_boost_round=rounds, **kwargs)
+        return result["booster"], result["history"]
+
+
+def _recipe(engine: _Local | _Dask, train: Any, params: TrainParams, nthread: int) -> Fitted:
+    """The one fit recipe: early stopping on the last valid_days picks the number of rounds,
+    then a refit on the whole train split with that many rounds."""
+    counts = hour_counts(train["timestamp"])
+    cutoff = _cutoff(counts, params)
+    fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
+    booster_params = xgb_params(params, nthread)
+    fit_matrix = engine.matrix(fit_part)  # one copy serves training and its curve
+    probe, history = engine.train(
+        booster_params,
+        fit_matrix,
+        params.n_estimators,
+        evals=[(fit_matrix, "fit"), (engine.matrix(valid_part, fit_matrix), "valid")],
+        early_stopping_rounds=params.early_stopping_rounds,
+        verbose_eval=False,
+    )
+    del fit_matrix  # freed before the whole split is copied for the refit
+    final, _ = engine.train(booster_params, engine.matrix(train), probe.best_iteration + 1)
     curves = {name: [float(v) for v in result["rmse"]] for name, result in history.items()}
-    rounds = probe_booster.best_iteration + 1
-    return Fitted(final_booster, rounds, curves, train_window(counts))
+    return Fitted(final, probe.best_iteration + 1, curves, train_window(counts))
 
 
 def fit(
     train: pd.DataFrame, params: TrainParams, columns: tuple[str, ...] = FEATURE_COLUMNS
 ) -> Fitted:
     """Choose the number of rounds on the last valid_days, then refit on all of train."""
-    import xgboost as xgb
-
-    counts = hour_counts(train["timestamp"])
-    cutoff = _cutoff(counts, params)
-    fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
-    booster_params = xgb_params(params)
-    history: dict[str, dict[str, list[float]]] = {}
-    fit_matrix = matrix(fit_part, columns)  # one copy serves training and its curve
-    probe = xgb.train(
-        booster_params,
-        fit_matrix,
-        num_boost_round=params.n_estimators,
-        evals=[(fit_matrix, "fit"), (matrix(valid_part, columns), "valid")],
-        early_stopping_rounds=params.early_stopping_rounds,
-        evals_result=history,
-        verbose_eval=False,
-    )
-    del fit_matrix  # freed before the whole split is copied for the refit
-    final = xgb.train(
-        booster_params, matrix(train, columns), num_boost_round=probe.best_iteration + 1
-    )
-    return _fitted(probe, final, history, counts)
+    return _recipe(_Local(columns), train, params, nthread=2)
 
 
 def fit_dask(
     client, train, params: TrainParams, columns: tuple[str, ...], nthread: int = 1
 ) -> Fitted:
-    """`fit` on a Dask frame through xgboost.dask: same rule, same parameters."""
-    import xgboost.dask as dxgb
-
-    counts = hour_counts(train["timestamp"])
-    cutoff = _cutoff(counts, params)
-    fit_part, valid_part = train[train["timestamp"] <= cutoff], train[train["timestamp"] > cutoff]
-    types = feature_types(columns)
-
-    def quantised(frame, ref=None):
-        return dxgb.DaskQuantileDMatrix(
-            client,
-            frame[list(columns)].astype("float32"),
-            label=frame["rentals"].astype("float64").map_partitions(np.log1p),
-            feature_names=list(columns),
-            feature_types=types,
-            enable_categorical=types is not None,
-            ref=ref,
-        )
-
-    booster_params = xgb_params(params, nthread)
-    fit_matrix = quantised(fit_part)
-    probe = dxgb.train(
-        client,
-        booster_params,
-        fit_matrix,
-        num_boost_round=params.n_estimators,
-        evals=[(fit_matrix, "fit"), (quantised(valid_part, fit_matrix), "valid")],
-        early_stopping_rounds=params.early_stopping_rounds,
-        verbose_eval=False,
-    )
-    del fit_matrix
-    rounds = probe["booster"].best_iteration + 1
-    final = dxgb.train(client, booster_params, quantised(train), num_boost_round=rounds)
-    return _fitted(probe["booster"], final["booster"], probe["history"], counts)
+    """`fit` on a Dask frame through xgboost.dask: same recipe, same parameters."""
+    return _recipe(_Dask(client, columns), train, params, nthread)
 
 
 def log_curves(fitted: Fitted) -> None:
@@ -181,29 +190,24 @@ def model_card(
     params: Params,
     sha256: str,
     stations: StationTable | None = None,
-) -> dict:
+) -> ModelCard:
     import xgboost
 
-    card = {
-        "version": model_version(sha256),
-        "sha256": sha256,
-        "format": "xgboost-ubj",
-        "xgboost_version": xgboost.__version__,
-        "target": "log1p(rentals)",
-        "grain": params.grain,
-        "compute_engine": params.compute.engine,
-        "feature_columns": list(feature_columns(params.grain)),
-        "rounds": fitted.rounds,
-        "params": params.train.model_dump(),
-        "data_window": {
-            "source": params.ingest.source,
-            "as_of": params.ingest.as_of,
-            **fitted.window,
-        },
-    }
-    if stations is not None:  # what the API needs for station features after the data end
-        card["stations"] = stations.latest(params.split.test_days).to_dict()
-    return card
+    return ModelCard(
+        version=model_version(sha256),
+        sha256=sha256,
+        xgboost_version=xgboost.__version__,
+        grain=params.grain,
+        compute_engine=params.compute.engine,
+        feature_columns=feature_columns(params.grain),
+        rounds=fitted.rounds,
+        params=params.train.model_dump(),
+        data_window=DataWindow(
+            source=params.ingest.source, as_of=params.ingest.as_of, **fitted.window
+        ),
+        # what the API needs for station features after the data end
+        stations=stations.latest(params.split.test_days).to_dict() if stations else None,
+    )
 
 
 def train_window(counts: pd.Series) -> dict:

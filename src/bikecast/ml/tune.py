@@ -24,6 +24,10 @@ from bikecast.ml.training import fit
 log = logging.getLogger(__name__)
 
 
+# `bikecast tune` without --grid: the two parameters that matter most on the seed
+DEFAULT_GRID: dict[str, list] = {"max_depth": [4, 6, 8], "min_child_weight": [1.0, 10.0, 30.0]}
+
+
 def rolling_folds(
     train: pd.DataFrame, n_folds: int, fold_days: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:

@@ -17,15 +17,15 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Params) -> dict:
+    grain = params.grain
     test, train = pd.read_parquet(paths.TEST), pd.read_parquet(paths.TRAIN)
-    station = params.grain == "station"
-    keys = ["timestamp", "station_id"] if station else ["timestamp"]
-    history = pd.read_parquet(paths.FEATURES, columns=[*keys, "rentals"])
-    booster, _ = load_model(paths.MODEL, paths.MODEL_META)
+    history = pd.read_parquet(paths.FEATURES, columns=[*grain.keys, "rentals"])
+    booster, card = load_model(paths.MODEL, paths.MODEL_META)
     predicted = predict_features(booster, test)
-    metrics = score(test, train, history, predicted, ("station_id",) if station else ())
-    if station:
-        metrics["grain"] = "station"
+    # the version lets a reader (the API's /model) refuse metrics of another model
+    metrics = {"model_version": card.version, **score(test, train, history, predicted, grain.by)}
+    if grain.is_station:
+        metrics["grain"] = str(grain)
         metrics["per_station"] = per_station(test, predicted)
         metrics["aggregate"] = aggregate(test, train, predicted, params)
         predictions, by_hour = plot_tables(city_totals(test, predicted), None)

@@ -45,7 +45,7 @@ def run(params: Params) -> None:
     if params.compute.engine == "dask":
         return run_dask(params)
     valid = pd.read_parquet(paths.INTERIM)
-    stations = station_table(valid, params) if params.grain == "station" else None
+    stations = station_table(valid, params) if params.grain.is_station else None
     table = feature_table(valid, stations)
     _save_stations(stations)
     io.write_parquet(table, paths.FEATURES)
@@ -59,7 +59,7 @@ def run_dask(params: Params) -> None:
     with dask_client(params.compute):
         valid = read_parquet(paths.INTERIM, params.compute)
         stations = None
-        if params.grain == "station":
+        if params.grain.is_station:
             daily = valid.map_partitions(daily_history).groupby(["station_id", "day"]).sum()
             places = valid[["station_id", "latitude", "longitude"]].map_partitions(station_places)
             stations = StationTable.build(
