@@ -5,15 +5,12 @@ one thing it must have shown."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
+from tests.e2e.harness import loop as e2e_loop
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import e2e_loop  # noqa: E402
 
 # ~4 min on a quiet 2-core machine; the bound is for a busy one
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]

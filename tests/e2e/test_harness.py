@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.e2e.harness import loop as e2e_loop
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-
-import e2e_loop  # noqa: E402
 
 JOBS = [("retrain.yml", "retrain"), ("pr-report.yml", "report")]
 

@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 WORKFLOWS = ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent  # this venv: bikecast, dvc
 BUCKET = "bikecast-e2e"
@@ -775,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         "second_repro": last_error(faults.get("second_repro", {}).get("output", "")),
         "push_with_s3_down": last_error(faults.get("push_failure", {}).get("output", "")),
     }
-    print(json.dumps(summary, indent=1))
+    print(json.dumps(summary, indent=1))  # noqa: T201
     return 0
 
 
