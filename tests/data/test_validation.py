@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import as_text
@@ -30,17 +31,21 @@ def test_clean_rows_pass_and_are_typed(canonical):
     [
         ("timestamp", "2011-06-01 05:00", "timestamp: not ISO-8601 with a UTC offset"),
         ("timestamp", "not a time", "timestamp: not ISO-8601 with a UTC offset"),
-        ("timestamp", "2011-06-01T05:30:00Z", "row: timestamp must be on the hour"),
-        ("rentals", "-3", "rentals: greater_than_or_equal_to(0)"),
+        (
+            "timestamp",
+            "2011-06-01T05:30:00Z",
+            "row: timestamp must be on the hour (got 2011-06-01T05:30:00+00:00)",
+        ),
+        ("rentals", "-3", "rentals: below 0 (got -3)"),
         ("casual", "2.5", "casual: not a whole number"),
         ("registered", "many", "registered: not a number"),
-        ("rentals", "99999", "row: rentals must equal casual + registered"),
-        ("humidity_pct", "101", "humidity_pct: in_range(0, 100)"),
-        ("humidity_pct", "-1", "humidity_pct: in_range(0, 100)"),
-        ("wind_kmh", "-0.5", "wind_kmh: in_range(0, 250)"),
+        ("rentals", "99999", "row: rentals must equal casual + registered (got rentals 99999 vs"),
+        ("humidity_pct", "101", "humidity_pct: outside 0..100 (got 101.0)"),
+        ("humidity_pct", "-1", "humidity_pct: outside 0..100"),
+        ("wind_kmh", "-0.5", "wind_kmh: outside 0..250"),
         ("temp_c", "nan", "temp_c: not a finite number"),
         ("temp_c", "inf", "temp_c: not a finite number"),
-        ("weather", "sunny", "weather: isin"),
+        ("weather", "sunny", "weather: not one of clear, mist, light_precip, heavy_precip"),
     ],
 )
 def test_bad_values_are_quarantined_with_a_reason(canonical, column, value, reason):
@@ -109,3 +114,77 @@ def test_all_rows_bad_is_a_clear_error(canonical):
     result = validation.validate_frame(raw)
     with pytest.raises(DataError, match="no valid rows"):
         validation.check_thresholds(result, ValidateParams(max_bad_fraction=1.0), "x")
+
+
+def test_missing_weather_reads_as_a_weather_gap_not_a_number_repr(canonical):
+    raw = canonical.copy()  # typed, as data/raw/hourly.parquet holds it
+    raw.loc[5, ["temp_c", "feels_like_c", "humidity_pct", "wind_kmh"]] = np.nan
+    raw.loc[9, "temp_c"] = np.nan
+    raw.loc[12, "humidity_pct"] = 120.0
+    result = validation.validate_frame(raw)
+    reasons = result.quarantine["reason"]
+    assert reasons[5] == "weather gap: temp_c, feels_like_c, humidity_pct, wind_kmh missing"
+    assert reasons[9] == "weather gap: temp_c missing"
+    assert reasons[12] == "humidity_pct: outside 0..100 (got 120.0)"
+    assert not reasons.str.contains("np.|nan", regex=True).any()
+    assert result.report["reasons"] == {
+        "weather gap: temp_c, feels_like_c, humidity_pct, wind_kmh missing": 1,
+        "weather gap: temp_c missing": 1,
+        "humidity_pct: outside 0..100": 1,
+    }
+
+
+def test_a_missing_value_in_a_text_file_is_missing_too(canonical):
+    raw = as_text(canonical)
+    raw.loc[3, "wind_kmh"] = pd.NA  # an empty CSV cell
+    raw.loc[4, "rentals"] = pd.NA
+    assert reasons_for(raw, 3) == "weather gap: wind_kmh missing"
+    assert reasons_for(raw, 4) == "rentals: missing"
+
+
+def test_threshold_failure_is_one_line_with_counts_and_examples(canonical):
+    raw = canonical.copy()
+    raw.loc[[1, 2, 3], "humidity_pct"] = 150.0
+    raw.loc[17, ["temp_c", "feels_like_c"]] = np.nan
+    result = validation.validate_frame(raw)
+    with pytest.raises(DataError) as err:
+        validation.check_thresholds(result, ValidateParams(max_bad_fraction=0.01), "raw.parquet")
+    message = str(err.value)
+    assert "\n" not in message and "np." not in message and "nan" not in message
+    assert message == (
+        "raw.parquet: 4 of 72 rows are bad (5.56% > validate.max_bad_fraction 1.00%): "
+        "humidity_pct: outside 0..100 (3 rows), "
+        "weather gap: temp_c, feels_like_c missing (1 row); "
+        "e.g. row 1 (2011-06-01T05:00Z): humidity_pct 150.0; "
+        "row 17 (2011-06-01T21:00Z): temp_c, feels_like_c missing"
+    )
+
+
+def test_threshold_failure_with_many_kinds_stays_short(canonical):
+    raw = as_text(canonical)
+    bad = [("weather", "x" * 500), ("humidity_pct", "150"), ("wind_kmh", "-1"), ("casual", "1.5")]
+    for row, (column, value) in enumerate(bad * 3):
+        raw.loc[row, column] = value
+    result = validation.validate_frame(raw)
+    with pytest.raises(DataError) as err:
+        validation.check_thresholds(result, ValidateParams(max_bad_fraction=0.01), "raw.parquet")
+    message = str(err.value)
+    assert "\n" not in message and len(message) < 400, message
+    assert "wind_kmh: outside 0..250 (3 rows) and 1 more kind;" in message  # casual's
+    assert (
+        "row 0 (2011-06-01T04:00Z): weather 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'..."
+        in message
+    )
+    assert message.count("e.g.") == 1 and message.count("row ") == 2
+
+
+def test_no_valid_rows_is_one_line(canonical):
+    raw = canonical.copy()
+    raw["temp_c"] = np.nan
+    result = validation.validate_frame(raw)
+    with pytest.raises(DataError) as err:
+        validation.check_thresholds(result, ValidateParams(max_bad_fraction=1.0), "x")
+    assert str(err.value).startswith(
+        "x: no valid rows (72 rejected): weather gap: temp_c missing (72 rows); e.g. row 0 "
+    )
+    assert "\n" not in str(err.value)

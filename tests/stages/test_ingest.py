@@ -1,4 +1,5 @@
 import gzip
+import logging
 
 import pandas as pd
 import pytest
@@ -112,3 +113,22 @@ def test_stage_writes_raw_atomically(tmp_path, monkeypatch, canonical):
         ingest.run(bad)
     assert paths.RAW.read_bytes() == before
     assert list(paths.RAW.parent.iterdir()) == [paths.RAW]  # no temp files left behind
+
+
+def test_stage_warns_when_the_rows_end_well_before_as_of(tmp_path, monkeypatch, canonical, caplog):
+    src = write_csv(tmp_path, canonical)  # 72 hours to 2011-06-04T03:00Z
+    monkeypatch.chdir(tmp_path)
+    short = Params.model_validate({"ingest": {"path": str(src), "as_of": "2011-06-06T03:00Z"}})
+    with caplog.at_level(logging.WARNING, logger="bikecast.data.sources"):
+        ingest.run(short)
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == (
+        "replay: the rows end at 2011-06-04T03:00Z, 48 h (2.0 days) before ingest.as_of "
+        f"2011-06-06T03:00Z; {src} has no later rows. Later stages see nothing after that "
+        "(a test window there has no rows)"
+    )
+    caplog.clear()
+    close = Params.model_validate({"ingest": {"path": str(src), "as_of": "2011-06-05T03:00Z"}})
+    with caplog.at_level(logging.WARNING, logger="bikecast.data.sources"):
+        ingest.run(close)  # 24 h short: within a day, no warning
+    assert [r for r in caplog.records if r.levelno == logging.WARNING] == []

@@ -7,9 +7,11 @@ reasons it failed. The stage fails when the bad fraction exceeds
 
 from __future__ import annotations
 
+import ast
 import logging
+import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,10 @@ from bikecast.data.schema import (
 
 log = logging.getLogger(__name__)
 FLOAT_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
+WEATHER_GAP = "weather gap: "  # a weather value the source did not have (archive gap)
+SHOWN_KINDS = 3  # reasons counted in a threshold error; the rest are summed up
+SHOWN_ROWS = 2  # example rows in a threshold error
+SHOWN_CHARS = 40  # of an offending text value; the quarantine CSV keeps the whole row
 
 
 @dataclass(frozen=True)
@@ -32,9 +38,89 @@ class Validated:
     valid: pd.DataFrame  # typed canonical rows, sorted by timestamp
     quarantine: pd.DataFrame  # the original values of rejected rows + a `reason` column
     report: dict
+    # row → its reasons in order: (kind, the offending value as shown, None when missing)
+    reasons: dict[int, list[tuple[str, str | None]]] = field(default_factory=dict)
 
 
+class _Missing:
+    """The value of a reason about a missing value: there is nothing to show."""
+
+
+MISSING = _Missing()
 Reasons = dict[int, list[tuple[str, object]]]  # row → [(column: problem, offending value)]
+
+
+def _missing(column: str) -> str:
+    if column in FLOAT_COLUMNS or column == "weather":
+        return f"{WEATHER_GAP}{column} missing"
+    return f"{column}: missing"
+
+
+def _plain_check(check: str) -> str:
+    """A pandera check name in plain words: in_range(0, 100) → outside 0..100."""
+    if match := re.fullmatch(r"in_range\((.+), (.+)\)", check):
+        return f"outside {match[1]}..{match[2]}"
+    if match := re.fullmatch(r"greater_than_or_equal_to\((.+)\)", check):
+        return f"below {match[1]}"
+    if match := re.fullmatch(r"str_length\((.+), (.+)\)", check):
+        return f"length not in {match[1]}..{match[2]}"
+    if match := re.fullmatch(r"isin\((.+)\)", check):
+        try:
+            allowed = ast.literal_eval(match[1])
+        except (ValueError, SyntaxError):
+            return check
+        return f"not one of {', '.join(str(a) for a in allowed)}"
+    return check
+
+
+def _shown(value: object) -> str:
+    """An offending value as a person reads it: 150.0, 'sunny', 2011-06-01T05:30:00+00:00."""
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, _Plain) or not isinstance(value, str):
+        return str(value)
+    return repr(value) if len(value) <= SHOWN_CHARS else f"{value[:SHOWN_CHARS]!r}..."
+
+
+class _Plain(str):
+    """A value already in words (several columns of a row): shown without quotes."""
+
+
+def _row_values(typed: pd.DataFrame, row: int, check: str) -> object:
+    """What a check across columns saw: the counts for the sum check, else the timestamp."""
+    if "rentals" in check:
+        counts = typed.loc[row, list(COUNT_COLUMNS)].astype("int64").tolist()
+        return _Plain("rentals {} vs casual {} + registered {}".format(*counts))
+    return typed.at[row, "timestamp"]
+
+
+def _describe(kind: str, shown: str | None) -> str:
+    return kind if shown is None else f"{kind} (got {shown})"
+
+
+def _example(kind: str, shown: str | None) -> str:
+    """A reason as an example after its count: `temp_c missing`, `humidity_pct 150.0`."""
+    subject, _, problem = kind.partition(": ")
+    if shown is None:
+        return problem if subject == WEATHER_GAP.removesuffix(": ") else kind
+    return shown if subject == "row" else f"{subject} {shown}"
+
+
+def _merge_weather_gaps(why: list[tuple[str, object]]) -> list[tuple[str, object]]:
+    """A row's missing weather values as one reason: `weather gap: temp_c, wind_kmh missing`."""
+    gaps = [k for k, _ in why if k.startswith(WEATHER_GAP)]
+    if len(gaps) < 2:
+        return why
+    columns = ", ".join(k.removeprefix(WEATHER_GAP).removesuffix(" missing") for k in gaps)
+    merged = []
+    for kind, value in why:
+        if kind == gaps[0]:
+            merged.append((f"{WEATHER_GAP}{columns} missing", MISSING))
+        elif not kind.startswith(WEATHER_GAP):
+            merged.append((kind, value))
+    return merged
 
 
 def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
@@ -43,7 +129,11 @@ def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
 
     def flag(column: str, mask: pd.Series, problem: str) -> None:
         for idx in mask[mask].index:
-            reasons.setdefault(idx, []).append((f"{column}: {problem}", raw.at[idx, column]))
+            value = raw.at[idx, column]
+            if pd.isna(value):
+                reasons.setdefault(idx, []).append((_missing(column), MISSING))
+            else:
+                reasons.setdefault(idx, []).append((f"{column}: {problem}", value))
 
     typed = pd.DataFrame(index=raw.index)
     typed["timestamp"] = parse_timestamps(raw["timestamp"])
@@ -86,9 +176,11 @@ def _schema_reasons(typed: pd.DataFrame, grain: str) -> Reasons:
                 raise DataError(f"schema check failed for the whole frame: {case.check}") from exc
             row = reasons.setdefault(int(case.index), [])
             if case.schema_context == "DataFrameSchema":  # a check across columns
-                kind, value = f"row: {case.check}", typed.at[int(case.index), "timestamp"]
+                kind, value = f"row: {case.check}", _row_values(typed, int(case.index), case.check)
+            elif case.check == "not_nullable":
+                kind, value = _missing(case.column), MISSING
             else:
-                kind, value = f"{case.column}: {case.check}", case.failure_case
+                kind, value = f"{case.column}: {_plain_check(case.check)}", case.failure_case
             if (kind, value) not in row:
                 row.append((kind, value))
         return reasons
@@ -130,14 +222,16 @@ def validate_frame(raw: pd.DataFrame, grain: str = "city") -> Validated:
             (f"timestamp: duplicated {what}, every copy rejected", raw.at[idx, "timestamp"])
         )
 
+    reasons = {idx: _merge_weather_gaps(why) for idx, why in reasons.items()}
     bad = sorted(reasons)
     valid = (
         typed.drop(index=bad)
         .astype({c: "int64" for c in COUNT_COLUMNS})
         .sort_values(keys, ignore_index=True)[list(columns(grain))]
     )
+    shown = {i: [(k, None if v is MISSING else _shown(v)) for k, v in reasons[i]] for i in bad}
     quarantine = raw.loc[bad].assign(
-        reason=["; ".join(f"{kind} (got {value!r})" for kind, value in reasons[i]) for i in bad]
+        reason=["; ".join(_describe(kind, value) for kind, value in shown[i]) for i in bad]
     )
     kinds = Counter(kind for i in bad for kind, _ in reasons[i])
     report = {
@@ -151,21 +245,42 @@ def validate_frame(raw: pd.DataFrame, grain: str = "city") -> Validated:
         **_continuity(valid, grain),
         **({"stations": int(valid["station_id"].nunique())} if grain == "station" else {}),
     }
-    return Validated(valid=valid, quarantine=quarantine, report=report)
+    return Validated(valid=valid, quarantine=quarantine, report=report, reasons=shown)
+
+
+def summary(result: Validated) -> str:
+    """The reasons on one line: counts of the commonest, then a couple of example rows."""
+    kinds = list(result.report["reasons"].items())
+    counts = ", ".join(f"{kind} ({n} row{'s' * (n != 1)})" for kind, n in kinds[:SHOWN_KINDS])
+    if len(kinds) > SHOWN_KINDS:
+        more = len(kinds) - SHOWN_KINDS
+        counts += f" and {more} more kind{'s' * (more != 1)}"
+    examples = []
+    for kind, _ in kinds[:SHOWN_ROWS]:  # the first row of each of the commonest reasons
+        for row, why in result.reasons.items():
+            hit = next((value for k, value in why if k == kind), False)
+            if hit is not False:
+                when = _row_time(result.quarantine, row)
+                examples.append(f"row {row} ({when}): {_example(kind, hit)}")
+                break
+    return f"{counts}; e.g. {'; '.join(examples)}" if examples else counts
+
+
+def _row_time(quarantine: pd.DataFrame, row: int) -> str:
+    raw = quarantine.at[row, "timestamp"]
+    stamp = parse_timestamps(pd.Series([raw]))[0]
+    return _shown(raw) if pd.isna(stamp) else stamp.strftime("%Y-%m-%dT%H:%MZ")
 
 
 def check_thresholds(result: Validated, params: ValidateParams, where: str) -> None:
     report = result.report
     if report["valid_rows"] == 0:
-        raise DataError(f"{where}: no valid rows ({report['rows']} rejected): {report['reasons']}")
+        raise DataError(f"{where}: no valid rows ({report['rows']} rejected): {summary(result)}")
     if report["bad_fraction"] > params.max_bad_fraction:
-        examples = "\n".join(
-            f"  row {i}: {r}" for i, r in result.quarantine["reason"].head(5).items()
-        )
         raise DataError(
             f"{where}: {report['quarantined_rows']} of {report['rows']} rows are bad "
             f"({report['bad_fraction']:.2%} > validate.max_bad_fraction "
-            f"{params.max_bad_fraction:.2%}). Reasons: {report['reasons']}\n{examples}"
+            f"{params.max_bad_fraction:.2%}): {summary(result)}"
         )
     if report["missing_fraction"] > params.max_missing_fraction:
         raise DataError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import subprocess
 import sys
 import zipfile
@@ -19,6 +20,7 @@ from tests.fixtures.capital_bikeshare import cbfake
 from bikecast.config import IngestParams
 from bikecast.data.schema import COLUMNS, DataError
 from bikecast.data.sources import capital_bikeshare as cbs
+from bikecast.data.sources import load_source
 from bikecast.data.sources import weather as wx
 from bikecast.data.sources.http import DownloadError, Http
 from bikecast.data.validation import validate_frame
@@ -89,8 +91,20 @@ def test_both_layouts_are_detected_and_an_unknown_one_is_named():
     current = cbs.detect_layout(cbfake.CURRENT_HEADER, "x")
     legacy = cbs.detect_layout(cbfake.LEGACY_HEADER, "x")
     assert (current.start, legacy.start) == ("started_at", "Start date")
-    with pytest.raises(DataError, match=r"f\.zip: unknown trip layout.*'tripduration'"):
+    with pytest.raises(DataError) as err:
         cbs.detect_layout(["tripduration", "starttime", "usertype"], "f.zip")
+    assert str(err.value) == (
+        "f.zip: unknown trip layout; against the current (2020-04 on) layout it lacks "
+        "'started_at', 'member_casual', 'start_station_id' (+10 more) and has unexpected "
+        "'tripduration', 'starttime', 'usertype'"
+    )
+    renamed = [*cbfake.LEGACY_HEADER[:-1], "Member kind"]
+    with pytest.raises(DataError) as err:
+        cbs.detect_layout(renamed, "f.zip")
+    assert str(err.value) == (
+        "f.zip: unknown trip layout; against the legacy (to 2020-03) layout it lacks "
+        "'Member type' and has unexpected 'Member kind'"
+    )
 
 
 def test_fall_back_hour_is_split_between_its_two_utc_hours():
@@ -213,6 +227,44 @@ def test_month_not_published_ends_the_window(services, tmp_path):
     ]
 
 
+def short_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "bikecast.data.sources" and r.levelno == logging.WARNING
+    ]
+
+
+def test_a_month_missing_mid_window_is_a_warning_at_ingest(services, tmp_path, caplog):
+    del services.files[APRIL]  # March is there, April not (yet): the window ends with March
+    with caplog.at_level(logging.WARNING, logger="bikecast.data.sources"):
+        frame = load_source(params(services, tmp_path, "2024-04-30T23:00:00-04:00"))
+    assert frame["timestamp"].iloc[-1] == pd.Timestamp("2024-04-01T03:00Z")
+    (message,) = short_warnings(caplog)
+    assert message.startswith(
+        "capital_bikeshare: the rows end at 2024-04-01T03:00Z, 720 h (30.0 days) before "
+        "ingest.as_of 2024-04-30T23:00:00-04:00; 202404-capitalbikeshare-tripdata.zip is not "
+        f"published at {services.trips_url} (HTTP 404), which ends the window"
+    )
+    assert "\n" not in message
+
+
+def test_weather_archive_ending_early_is_a_warning_naming_it(services, tmp_path, caplog):
+    services.weather_until = "2024-03-28T17:00"
+    with caplog.at_level(logging.WARNING, logger="bikecast.data.sources"):
+        load_source(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    (message,) = short_warnings(caplog)
+    assert "the rows end at 2024-03-28T17:00Z, 82 h (3.4 days) before ingest.as_of" in message
+    assert "the weather archive ends there" in message
+
+
+def test_rows_up_to_a_day_short_of_as_of_are_no_warning(services, tmp_path, caplog):
+    services.weather_until = "2024-03-31T05:00"  # 22 h before as_of: the archive's usual lag
+    with caplog.at_level(logging.WARNING, logger="bikecast.data.sources"):
+        load_source(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    assert short_warnings(caplog) == []
+
+
 def test_first_month_not_published_is_an_error(services, tmp_path):
     with pytest.raises(DataError, match=r"/trips/202301-capitalbikeshare-tripdata.zip: not pub"):
         cbs.fetch(params(services, tmp_path, "2023-01-31T00:00:00Z", start="2023-01"))
@@ -329,6 +381,49 @@ def test_server_that_keeps_failing_leaves_cache_and_raw_data_whole(services, tmp
     assert services.requests.count(f"/trips/{APRIL}") == 3
 
 
+def test_weather_errors_name_the_endpoint_and_days_not_the_query(services, tmp_path):
+    march = f"{services.weather_url} (2024-03-01..2024-04-01)"
+    services.fail_first["/v1/archive"] = [400]
+    with pytest.raises(DownloadError) as err:
+        cbs.fetch(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    assert str(err.value) == f"{march}: HTTP 400: Bad Request"
+
+    services.always_fail.add("/v1/archive")
+    with pytest.raises(DownloadError) as err:
+        cbs.fetch(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    assert str(err.value) == (
+        f"{march}: giving up after 3 attempts; last error: HTTP 503 Service Unavailable"
+    )
+
+
+def test_a_weather_host_that_refuses_is_named_without_the_query(services, tmp_path):
+    import socket
+
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1/archive"
+    p = params(services, tmp_path, "2024-03-31T23:00:00-04:00", weather_url=url)
+    with pytest.raises(DownloadError) as err:
+        cbs.fetch(p)
+    message = str(err.value)
+    assert message.startswith(f"{url} (2024-03-01..2024-04-01): giving up after 3 attempts")
+    assert "connection failed" in message
+    assert "?" not in message and "latitude" not in message and "\n" not in message
+
+
+def test_urls_in_messages_lose_their_query_and_credentials():
+    from bikecast.data.sources.http import one_line, shown_url
+
+    assert shown_url("https://u:secret@archive.example/v1/archive?apikey=k&x=1") == (
+        "https://archive.example/v1/archive"
+    )
+    assert shown_url("http://127.0.0.1:8080/a?b=c") == "http://127.0.0.1:8080/a"
+    text = "Max retries exceeded with url: /v1/archive?latitude=38.9&hourly=a,b (Caused by\nX)"
+    assert one_line(text) == "Max retries exceeded with url: /v1/archive (Caused by X)"
+    assert one_line("Did you mean 2024?") == "Did you mean 2024?"
+
+
 def test_truncated_zip_is_rejected_and_not_cached(services, tmp_path):
     whole = services.files[MARCH]
     services.files[MARCH] = whole[: len(whole) // 2]
@@ -353,6 +448,10 @@ def test_zip_with_unknown_layout_is_rejected_and_not_cached(services, tmp_path):
     services.files[MARCH] = cbfake.zip_bytes({"202403-capitalbikeshare-tripdata.csv": divvy_2019})
     with pytest.raises(DataError, match=rf"{MARCH} \(202403-capital.*\.csv\): unknown trip layout"):
         cbs.fetch(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    with pytest.raises(DataError) as err:
+        cbs.fetch(params(services, tmp_path, "2024-03-31T23:00:00-04:00"))
+    message = str(err.value).split(".csv): ", 1)[1]  # after the URL and the member's name
+    assert "\n" not in message and len(message) < 200, message
     assert not (tmp_path / "cache" / "trips" / MARCH).exists()
 
 
@@ -392,7 +491,10 @@ def test_weather_with_nulls(services, tmp_path):
     assert gap["temp_c"].isna().all() and gap["weather"].isna().all()
     result = validate_frame(frame)
     assert result.report["quarantined_rows"] == 5
-    assert result.quarantine["reason"].str.contains("temp_c: not a finite number").all()
+    assert (
+        result.quarantine["reason"]
+        == "weather gap: temp_c, feels_like_c, humidity_pct, wind_kmh missing"
+    ).all()
 
 
 def test_wmo_codes_map_onto_four_categories():

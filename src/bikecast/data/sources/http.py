@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -25,6 +27,7 @@ from bikecast.data.schema import DataError
 log = logging.getLogger(__name__)
 RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 CHUNK = 1 << 20
+QUERY = re.compile(r"\?[\w.%-]+=[^\s'\")]*")  # a URL's query string inside an error text
 T = TypeVar("T")
 
 
@@ -64,9 +67,9 @@ class Http:
             except requests.Timeout:
                 problem = f"timed out after {self.timeout_s:g} s"
             except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                problem = f"connection failed ({type(exc).__name__}: {exc})"
+                problem = f"connection failed ({type(exc).__name__}: {one_line(exc)})"
             except requests.RequestException as exc:  # a bad URL, too many redirects...
-                raise DownloadError(f"{url}: {type(exc).__name__}: {exc}") from exc
+                raise DownloadError(f"{url}: {type(exc).__name__}: {one_line(exc)}") from exc
         raise DownloadError(f"{url}: giving up after {attempts} attempts; last error: {problem}")
 
     def download(self, url: str, target: Path, verify: Callable[[Path], None]) -> bool:
@@ -91,19 +94,36 @@ class Http:
 
         return self._with_retries(url, once)
 
-    def get_json(self, url: str, params: dict[str, Any]) -> tuple[Any, str]:
-        """GET a JSON document; returns (document, full URL with query) or raises."""
-        full = requests.Request("GET", url, params=params).prepare().url or url
+    def get_json(self, url: str, params: dict[str, Any], where: str | None = None) -> Any:
+        """GET a JSON document or raise; messages name `where` (default: the URL without its
+        query string, which is long and may hold keys)."""
+        where = where or shown_url(url)
 
         def once() -> Any:
             resp = self.session.get(url, params=params, timeout=self.timeout_s)
-            _check_status(resp, full)
+            _check_status(resp, where)
             try:
                 return resp.json()
             except ValueError as exc:
-                raise DownloadError(f"{full}: response is not JSON ({exc})") from exc
+                raise DownloadError(f"{where}: response is not JSON ({one_line(exc)})") from exc
 
-        return self._with_retries(full, once), full
+        return self._with_retries(where, once)
+
+
+def shown_url(url: str) -> str:
+    """scheme://host[:port]/path: a URL as messages show it, without query or credentials."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return url.split("?", 1)[0]
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def one_line(exc: BaseException | str) -> str:
+    """An exception's text on one line, with any query string cut out of the URLs it names
+    (requests quotes the whole request URL in its connection errors)."""
+    text = " ".join(str(exc).split())
+    return QUERY.sub("", text)
 
 
 def _check_status(resp: requests.Response, url: str) -> None:
@@ -114,7 +134,7 @@ def _check_status(resp: requests.Response, url: str) -> None:
         # Open-Meteo explains bad requests as {"error": true, "reason": "..."}
         with contextlib.suppress(ValueError, AttributeError):
             detail = resp.json().get("reason") or detail
-        raise DownloadError(f"{url}: HTTP {resp.status_code}: {detail}")
+        raise DownloadError(f"{url}: HTTP {resp.status_code}: {one_line(detail)}")
 
 
 def _progress(total: int | None, name: str):
