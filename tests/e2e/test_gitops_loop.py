@@ -1,16 +1,12 @@
 """The GitOps loop end to end, on this machine: the workflows' own `run:` lines against a
 bare git `origin` and a real S3 server on 127.0.0.1 (moto, IAM checks on, the README's
-minimal policy). The loop runs once (module fixture, scripts/e2e_loop.py); each test checks
-one thing it must have shown."""
+minimal policy). The loop runs once (module fixture, `tests.e2e.harness.loop.run_loop`);
+each test checks one thing it must have shown."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from tests.e2e.harness import loop as e2e_loop
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.harness.loop import run_loop
 
 # ~4 min on a quiet 2-core machine; the bound is for a busy one
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -18,7 +14,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory):
-    seen = e2e_loop.run_loop(tmp_path_factory.mktemp("loop"), echo=lambda line: None)
+    seen = run_loop(tmp_path_factory.mktemp("loop"), echo=lambda line: None)
     return seen
 
 

@@ -1,4 +1,4 @@
-"""scripts/e2e_loop.py runs the workflows' own steps; these fast checks keep the harness
+"""The harness's Actions emulator runs the workflows' own steps; these fast checks keep the harness
 and the YAML in step (a step it cannot run, or one it would skip silently, fails here)."""
 
 from __future__ import annotations
@@ -6,11 +6,21 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.e2e.harness import loop as e2e_loop
+from tests.e2e.harness.s3 import POLICY
+from tests.e2e.harness.workflow import (
+    CONTEXT,
+    EMULATE,
+    TOOLING_STEPS,
+    Job,
+    job_steps,
+    load_workflow,
+    step_named,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,31 +29,31 @@ JOBS = [("retrain.yml", "retrain"), ("pr-report.yml", "report")]
 
 @pytest.mark.parametrize(("workflow", "job"), JOBS)
 def test_the_harness_can_run_every_step_of_the_job(workflow, job):
-    context = {**e2e_loop.CONTEXT, "github.event.pull_request.number": "1"}
-    runner = e2e_loop.Job(ROOT, {}, context=context)
-    for step in e2e_loop.job_steps(workflow, job):
+    context = {**CONTEXT, "github.event.pull_request.number": "1"}
+    runner = Job(ROOT, {}, context=context)
+    for step in job_steps(workflow, job):
         name = step.get("name")
         assert name, f"{workflow}: every step needs a name (the harness finds steps by name)"
         runner.condition(step.get("if"))  # raises on a form it cannot evaluate
         for value in step.get("env", {}).values():
             runner.render(value)
         if "uses" in step:
-            assert step["uses"].split("@")[0] in e2e_loop.EMULATE, name
+            assert step["uses"].split("@")[0] in EMULATE, name
 
 
 def test_skipped_steps_are_only_tool_installs_and_the_comment():
     names = {
         step.get("name")
         for workflow, job in JOBS
-        for step in e2e_loop.job_steps(workflow, job)
+        for step in job_steps(workflow, job)
         if "run" in step
     }
-    assert names >= e2e_loop.TOOLING_STEPS
+    assert names >= TOOLING_STEPS
     commands = {
         step["run"]
         for workflow, job in JOBS
-        for step in e2e_loop.job_steps(workflow, job)
-        if step.get("name") in e2e_loop.TOOLING_STEPS
+        for step in job_steps(workflow, job)
+        if step.get("name") in TOOLING_STEPS
     }
     assert commands == {
         "uv sync --frozen",
@@ -58,11 +68,11 @@ def test_the_steps_the_loop_reads_from_release_exist():
         ("image", "Read the model version"),
         ("deploy", "Smoke-test GET /model"),
     ]:
-        assert "run" in e2e_loop.step_named("release.yml", job, name)
+        assert "run" in step_named("release.yml", job, name)
 
 
 def test_expressions():
-    job = e2e_loop.Job(ROOT, {}, context={"github.token": "t", "github.base_ref": "main"})
+    job = Job(ROOT, {}, context={"github.token": "t", "github.base_ref": "main"})
     job.outputs = {"advance": {"new_data": "true"}, "pr": {}}
     assert job.condition("steps.advance.outputs.new_data == 'true'")
     assert not job.condition("steps.pr.outputs.pull-request-number != ''")
@@ -76,14 +86,14 @@ def test_the_loop_uses_the_policy_the_readme_documents():
     readme = (ROOT / "README.md").read_text()
     assert '"Action": ["s3:ListBucket"]' in readme
     assert '"Action": ["s3:GetObject", "s3:PutObject"]' in readme
-    actions = [stmt["Action"] for stmt in e2e_loop.POLICY["Statement"]]
+    actions = [stmt["Action"] for stmt in POLICY["Statement"]]
     assert actions == [["s3:ListBucket"], ["s3:GetObject", "s3:PutObject"]]
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
 def test_release_renders_the_deployment_with_the_new_image(tmp_path):
     """release.yml's render step, run as written (kubectl --local needs no cluster)."""
-    step = e2e_loop.step_named("release.yml", "deploy", "Render the manifests with the new image")
+    step = step_named("release.yml", "deploy", "Render the manifests with the new image")
     ref = "ghcr.io/owner/bikecast@sha256:" + "ab" * 32
     env = {**os.environ, "RUNNER_TEMP": str(tmp_path), "CONTAINER": "api", "IMAGE_REF": ref}
     proc = subprocess.run(
@@ -102,9 +112,21 @@ def test_release_renders_the_deployment_with_the_new_image(tmp_path):
 
 
 def test_release_defaults_name_the_deployment_in_deploy():
-    env = e2e_loop.load_workflow("release.yml")["jobs"]["deploy"]["env"]
-    job = e2e_loop.Job(ROOT, {})
+    env = load_workflow("release.yml")["jobs"]["deploy"]["env"]
+    job = Job(ROOT, {})
     deployment = yaml.safe_load((ROOT / "deploy" / "k8s" / "deployment.yaml").read_text())
     assert job.render(env["DEPLOYMENT"]) == deployment["metadata"]["name"]
     containers = [c["name"] for c in deployment["spec"]["template"]["spec"]["containers"]]
     assert job.render(env["CONTAINER"]) in containers
+
+
+def test_the_script_is_a_thin_entry_point_into_the_harness():
+    """README runs the loop by path: scripts/e2e_loop.py must import the harness package."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "e2e_loop.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--keep" in proc.stdout

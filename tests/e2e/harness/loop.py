@@ -1,11 +1,8 @@
-"""Run the whole GitOps loop on this machine: the retrain and release workflows' own
-`run:` lines, against a bare git repository as `origin` and a real S3 server (moto) on
-127.0.0.1 as the DVC remote.
+"""The GitOps loop on this machine: the retrain and release workflows' own `run:` lines,
+against a bare git repository as `origin` and a real S3 server (moto) on 127.0.0.1 as the
+DVC remote. tests/e2e/test_gitops_loop.py runs `run_loop` once and asserts on what it saw;
+scripts/e2e_loop.py runs it by hand.
 
-    uv run python scripts/e2e_loop.py            # the loop, in a temp dir, ~2-3 min
-    uv run python scripts/e2e_loop.py --keep DIR # keep the repos to look at afterwards
-
-What it does (tests/e2e/test_gitops_loop.py runs the same functions and asserts on them):
 1. origin: this repository with the replay window two weeks before the end of the seed,
    trained and pushed (dvc push to S3, git push to the bare origin).
 2. retrain step 1: a fresh clone runs retrain.yml's job step by step; `uses:` steps are
@@ -14,7 +11,8 @@ What it does (tests/e2e/test_gitops_loop.py runs the same functions and asserts 
 3. merge the retrain branch into main in origin; a fresh clone pulls the model named in
    dvc.lock from S3 with release.yml's own steps, `bikecast serve` serves it and
    release.yml's smoke step checks GET /model reports that version.
-4. retrain step 2, then a step with no new data, which opens nothing.
+4. retrain step 2 (with faults: killed mid-repro, S3 down during the push), then a step
+   with no new data, which opens nothing.
 
 Only the S3 server's address is local: the remote itself is configured the way a user
 configures a real bucket (url committed in .dvc/config, endpoint in .dvc/config.local).
@@ -22,328 +20,35 @@ configures a real bucket (url committed in .dvc/config, endpoint in .dvc/config.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import json
 import os
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.e2e.harness import ROOT
+from tests.e2e.harness.github import mark_merged, read_prs
+from tests.e2e.harness.processes import (
+    free_port,
+    kill_group,
+    running_stage,
+    sh,
+    stop_group,
+    wait_for,
+)
+from tests.e2e.harness.s3 import BUCKET, PREFIX, REGION, S3
+from tests.e2e.harness.workflow import CONTEXT, Job, StepFailed, job_steps, step_named
 
-ROOT = Path(__file__).resolve().parents[3]
-WORKFLOWS = ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent  # this venv: bikecast, dvc
-BUCKET = "bikecast-e2e"
-PREFIX = "bikecast"
-REGION = "us-east-1"
 START_AS_OF = "2011-12-17T23:00:00-05:00"  # two 7-day steps before the seed's last hour
-# the minimal policy README shows for the OIDC role; the S3 server enforces it here
-POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{BUCKET}"},
-        {
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": f"arn:aws:s3:::{BUCKET}/{PREFIX}/*",
-        },
-    ],
-}
-# Steps whose work is done by the harness itself: tool installs (this venv is the
-# install) and the PR comment (needs GitHub). Anything else in a job must run.
-TOOLING_STEPS = {"Install", "Install CML", "Post the report on the PR"}
-# `if:` expressions evaluated here have the forms `<expr> == '<v>'` / `!= '<v>'`.
-# what `${{ github.* }}` means here (secrets.* and vars.* are empty, as in a fork)
-CONTEXT = {"github.token": "local-token", "github.run_id": "1", "github.base_ref": "main"}
-UV_SHIM = 'uv() { if [ "$1" = run ]; then shift; "$@"; else command uv "$@"; fi; }\n'
-
-
-# --- reading the workflows ------------------------------------------------------------------
-
-
-def load_workflow(name: str) -> dict[str, Any]:
-    data = yaml.safe_load((WORKFLOWS / name).read_text())
-    if True in data:  # YAML 1.1 reads `on` as True
-        data["on"] = data.pop(True)
-    return data
-
-
-def job_steps(workflow: str, job: str) -> list[dict[str, Any]]:
-    return load_workflow(workflow)["jobs"][job]["steps"]
-
-
-def step_named(workflow: str, job: str, name: str) -> dict[str, Any]:
-    for step in job_steps(workflow, job):
-        if step.get("name") == name:
-            return step
-    raise KeyError(f"{workflow}: job {job} has no step named {name!r}")
-
-
-EXPR = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-class StepFailed(RuntimeError):
-    def __init__(self, step: str, code: int, output: str):
-        super().__init__(f"step {step!r} exited {code}\n{output[-4000:]}")
-        self.step, self.code, self.output = step, code, output
-
-
-@dataclass
-class Job:
-    """One job run in a checkout: step outputs, env, and what each step printed."""
-
-    workdir: Path
-    env: dict[str, str]
-    context: dict[str, str] = field(default_factory=dict)  # github.*, secrets.*
-    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
-    log: list[tuple[str, int, str]] = field(default_factory=list)  # (step, code, output)
-    ran: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def value(self, expr: str) -> str:
-        """A `${{ }}` expression of the forms the workflows use: a || b, 'x', dotted names."""
-        for term in (t.strip() for t in expr.split("||")):
-            if term.startswith("'") and term.endswith("'"):
-                found = term[1:-1]
-            elif term.startswith("steps."):
-                _, step_id, kind, key = term.split(".", 3)
-                if kind != "outputs":
-                    raise ValueError(f"unsupported expression {term!r}")
-                found = self.outputs.get(step_id, {}).get(key, "")
-            elif term in self.context or term.split(".")[0] in ("secrets", "vars"):
-                found = self.context.get(term, "")
-            else:
-                raise ValueError(f"unsupported expression {term!r}")
-            if found:
-                return found
-        return ""
-
-    def render(self, text: str) -> str:
-        return EXPR.sub(lambda m: self.value(m[1]), str(text))
-
-    def condition(self, expr: str | None) -> bool:
-        if not expr:
-            return True
-        match = re.fullmatch(r"\s*(\S+)\s*(==|!=)\s*'([^']*)'\s*", expr)
-        if not match:
-            raise ValueError(f"unsupported if: {expr!r}")
-        left = self.value(match[1])
-        return (left == match[3]) if match[2] == "==" else (left != match[3])
-
-    def run_script(self, script: str, env: Mapping[str, str]) -> tuple[int, str, dict[str, str]]:
-        out_file = self.workdir.parent / f".gh_output_{os.getpid()}"
-        out_file.write_text("")
-        full_env = {**self.env, **env, "GITHUB_OUTPUT": str(out_file)}
-        proc = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", UV_SHIM + script],
-            cwd=self.workdir,
-            env=full_env,
-            capture_output=True,
-            text=True,
-        )
-        outputs = dict(
-            line.split("=", 1) for line in out_file.read_text().splitlines() if "=" in line
-        )
-        out_file.unlink()
-        return proc.returncode, proc.stdout + proc.stderr, outputs
-
-    def start_script(self, script: str) -> subprocess.Popen:
-        """A `run:` script in the background, in its own process group (to kill it whole)."""
-        return subprocess.Popen(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", UV_SHIM + script],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def run(
-        self,
-        steps: list[dict[str, Any]],
-        before: Callable[[str], None] | None = None,
-        emulate: Mapping[str, Callable[[Job, dict[str, Any]], dict[str, str]]] | None = None,
-    ) -> None:
-        """Run steps in order like a runner: `if:` honoured, first failure stops the job."""
-        emulate = EMULATE if emulate is None else emulate
-        for step in steps:
-            name = step.get("name", step.get("uses", "?"))
-            if name in TOOLING_STEPS or not self.condition(step.get("if")):
-                self.skipped.append(name)
-                continue
-            if before:
-                before(name)
-            env = {k: self.render(v) for k, v in step.get("env", {}).items()}
-            started = time.monotonic()
-            if "run" in step:
-                code, output, outputs = self.run_script(step["run"], env)
-            else:
-                action = step["uses"].split("@")[0]
-                if action not in emulate:
-                    raise KeyError(f"no emulation for {action} (step {name!r})")
-                code, output, outputs = 0, "", emulate[action](self, step)
-            self.seconds[name] = round(time.monotonic() - started, 1)
-            self.log.append((name, code, output))
-            self.ran.append(name)
-            if "id" in step:
-                self.outputs[step["id"]] = outputs
-            if code != 0:
-                raise StepFailed(name, code, output)
-
-
-# --- emulated actions -----------------------------------------------------------------------
-
-
-def git(args: list[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
-
-
-def create_pull_request(job: Job, step: dict[str, Any]) -> dict[str, str]:
-    """What peter-evans/create-pull-request does with these inputs, minus the GitHub API:
-    commit `add-paths` on `branch` and force-push it to origin; record the PR in prs.json."""
-    inputs = {k: job.render(v) for k, v in step.get("with", {}).items()}
-    branch, base = inputs["branch"], inputs.get("base", "main")
-    cwd, env = job.workdir, job.env
-    git(["checkout", "-q", "-B", branch], cwd, env)
-    for path in inputs.get("add-paths", "").split():
-        git(["add", "-A", "--", path], cwd, env)
-    if not git(["diff", "--cached", "--name-only"], cwd, env):
-        return {"pull-request-operation": "none"}
-    git(["commit", "-q", "-m", inputs["commit-message"]], cwd, env)
-    git(["push", "-q", "--force", "origin", f"{branch}:refs/heads/{branch}"], cwd, env)
-    registry = cwd.parent / "prs.json"
-    prs = json.loads(registry.read_text()) if registry.exists() else []
-    existing = next((p for p in prs if p["branch"] == branch and p["state"] == "open"), None)
-    if existing is None:
-        existing = {"number": len(prs) + 1, "branch": branch, "base": base, "state": "open"}
-        prs.append(existing)
-        operation = "created"
-    else:
-        operation = "updated"
-    existing.update(title=inputs["title"], body=Path(cwd, inputs["body-path"]).read_text())
-    registry.write_text(json.dumps(prs, indent=1))
-    return {
-        "pull-request-number": str(existing["number"]),
-        "pull-request-operation": operation,
-        "pull-request-branch": branch,
-    }
-
-
-def no_op(job: Job, step: dict[str, Any]) -> dict[str, str]:
-    return {}
-
-
-EMULATE = {
-    "actions/checkout": no_op,  # the job's workdir is already a fresh clone
-    "astral-sh/setup-uv": no_op,  # this venv
-    "aws-actions/configure-aws-credentials": no_op,  # credentials are in the job env
-    "peter-evans/create-pull-request": create_pull_request,
-}
-
-
-# --- the S3 server --------------------------------------------------------------------------
-
-
-@dataclass
-class S3:
-    """moto's S3 on 127.0.0.1 with IAM auth on: only the CI user's key, under POLICY, works."""
-
-    port: int = 0
-    server: Any = None
-    credentials: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        import logging
-
-        from moto.server import ThreadedMotoServer
-
-        if self.server is not None:  # moto would wait forever for a second server on the port
-            raise RuntimeError(f"S3 is already running on {self.endpoint}")
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-        self.port = self.server.get_host_and_port()[1]
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.stop()
-            self.server = None
-
-    def provision(self) -> None:
-        """Bucket, a CI user with the minimal policy and a key; then require auth."""
-        import boto3
-        from moto import settings
-        from moto.core.authorization import ActionAuthenticatorMixin
-
-        admin = {
-            "endpoint_url": self.endpoint,
-            "region_name": REGION,
-            "aws_access_key_id": "bootstrap",
-            "aws_secret_access_key": "bootstrap",
-        }
-        boto3.client("s3", **admin).create_bucket(Bucket=BUCKET)
-        iam = boto3.client("iam", **admin)
-        iam.create_user(UserName="bikecast-ci")
-        iam.put_user_policy(
-            UserName="bikecast-ci", PolicyName="dvc-remote", PolicyDocument=json.dumps(POLICY)
-        )
-        key = iam.create_access_key(UserName="bikecast-ci")["AccessKey"]
-        self.credentials = {
-            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
-        }
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
-        ActionAuthenticatorMixin.request_count = 0
-
-    @staticmethod
-    def release_auth() -> None:
-        from moto import settings
-
-        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
-
-    def keys(self) -> list[str]:
-        import boto3
-
-        client = boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION, **{
-            k.lower(): v for k, v in self.credentials.items()
-        })  # fmt: skip
-        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
-        return sorted(obj["Key"] for page in pages for obj in page.get("Contents", []))
-
-
-# --- the loop -------------------------------------------------------------------------------
-
-
-def sh(cmd: list[str], cwd: Path, env: Mapping[str, str], check: bool = True):
-    proc = subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} exited {proc.returncode} in {cwd}\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
 
 
 def copy_sources(dest: Path) -> None:
@@ -361,12 +66,6 @@ def copy_sources(dest: Path) -> None:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def md5(path: Path) -> str:
@@ -494,8 +193,7 @@ class Loop:
 
     def prs(self) -> list[dict[str, Any]]:
         """The PRs create-pull-request would have opened (kept in <base>/prs.json)."""
-        path = self.base / "prs.json"
-        return json.loads(path.read_text()) if path.exists() else []
+        return read_prs(self.base)
 
     def merge(self, branch: str) -> str:
         """Merge the PR branch into main in origin (what the merge button does)."""
@@ -503,11 +201,7 @@ class Loop:
         env = self.env()
         sh(["git", "merge", "-q", "--no-ff", f"origin/{branch}", "-m", f"Merge {branch}"], ws, env)
         sh(["git", "push", "-q", "origin", "main"], ws, env)
-        prs = self.prs()
-        for pr in prs:
-            if pr["branch"] == branch:
-                pr["state"] = "merged"
-        (self.base / "prs.json").write_text(json.dumps(prs, indent=1))
+        mark_merged(self.base, branch)
         return sh(["git", "rev-parse", "HEAD"], ws, env).stdout.strip()
 
     def release_pull(self, name: str) -> tuple[Path, Job]:
@@ -542,12 +236,7 @@ class Loop:
         try:
             yield f"http://127.0.0.1:{port}"
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_group(proc)
 
     def smoke(self, repo: Path, url: str, version: str) -> Job:
         """release.yml's smoke step against a local server."""
@@ -558,52 +247,6 @@ class Loop:
     def close(self) -> None:
         self.s3.stop()
         S3.release_auth()
-
-
-def wait_for(predicate: Callable[[], bool], what: str, limit: float = 600) -> None:
-    """Poll until `predicate()`; a bound so a broken run ends instead of hanging."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what}")
-        time.sleep(0.2)
-
-
-def group_members(pgid: int) -> list:
-    import psutil
-
-    members = []
-    for candidate in psutil.process_iter():
-        try:
-            if os.getpgid(candidate.pid) == pgid:
-                members.append(candidate)
-        except (ProcessLookupError, psutil.Error):
-            continue
-    return members
-
-
-def running_stage(pgid: int) -> bool:
-    """Whether a `bikecast <stage>` command of that group is running: DVC is then waiting on
-    it, not writing its lock files (a kill there would leave a truncated .dvc/tmp/rwlock)."""
-    import psutil
-
-    for member in group_members(pgid):
-        try:
-            if any(Path(arg).name == "bikecast" for arg in member.cmdline()[:2]):
-                return True
-        except psutil.Error:
-            continue
-    return False
-
-
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL a background script's process group, then wait until every process of it is
-    gone: DVC takes a PID in its lock file that still exists (even unreaped) as a running
-    repro, and the killed children are reaped by init, not by us, some time later."""
-    members = group_members(proc.pid)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    wait_for(lambda: not any(p.is_running() for p in members), "the killed repro to be reaped", 60)
 
 
 def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
@@ -757,27 +400,14 @@ def last_error(output: str) -> str:
     return (lines or output.splitlines() or [""])[0][:300]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--keep", type=Path, help="work in this directory and keep it")
-    args = parser.parse_args(argv)
-    if args.keep:
-        args.keep.mkdir(parents=True, exist_ok=True)
-        seen = run_loop(args.keep.resolve())
-    else:
-        with tempfile.TemporaryDirectory(prefix="bikecast-loop-") as tmp:
-            seen = run_loop(Path(tmp))
-    summary = {k: seen[k] for k in ("v0", "released", "timings", "seconds")}
-    summary["prs"] = [{k: v for k, v in pr.items() if k != "body"} for pr in seen["prs"]]
+def summary(seen: dict[str, Any]) -> dict[str, Any]:
+    """What a person running the loop wants to see: versions, timings, PRs, failure lines."""
+    out = {k: seen[k] for k in ("v0", "released", "timings", "seconds")}
+    out["prs"] = [{k: v for k, v in pr.items() if k != "body"} for pr in seen["prs"]]
     faults = seen.get("faults", {})
-    summary["messages"] = {
+    out["messages"] = {
         **{k: last_error(v["output"]) for k, v in seen.get("credentials", {}).items()},
         "second_repro": last_error(faults.get("second_repro", {}).get("output", "")),
         "push_with_s3_down": last_error(faults.get("push_failure", {}).get("output", "")),
     }
-    print(json.dumps(summary, indent=1))  # noqa: T201
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return out
