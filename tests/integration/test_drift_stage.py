@@ -109,3 +109,15 @@ def test_report_renders_offline_in_headless_chromium(pipeline_repo, tmp_path):
     charts = dom.count('class="main-svg"')  # Plotly's rendered SVGs: none before JS runs
     assert charts >= len(summary["columns"]) + 2
     assert "bikecast drift: " in dom
+
+
+@pytest.mark.slow
+def test_rerunning_the_drift_stage_leaves_the_report_and_lock_unchanged(clone_pipeline_repo):
+    """A fresh clone's `dvc repro` must not leave dvc.lock modified: same data, same bytes."""
+    repo = clone_pipeline_repo
+    report, lock = repo / "reports" / "drift.html", repo / "dvc.lock"
+    before, lock_before = report.read_bytes(), lock.read_text()
+    run(["dvc", "repro", "--force", "drift"], repo)
+    assert report.read_bytes() == before
+    assert lock.read_text() == lock_before
+    assert "changed" not in run(["dvc", "status", "drift"], repo).stdout

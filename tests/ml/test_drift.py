@@ -15,11 +15,13 @@ from bikecast.config import ConfigError, DriftParams
 from bikecast.data.schema import DataError
 from bikecast.ml.drift import (
     PREDICTION,
+    RANDOM_IDS,
     TARGET,
     Score,
     banner_html,
     prepare,
     select_reference,
+    stable_ids,
     summarise,
     with_banner,
 )
@@ -101,7 +103,7 @@ def test_prepare_plans_every_column_and_flags_missing_and_unseen():
     prepared = prepare(train, current, DriftParams(), predict=lambda f: f["rentals"] * 2)
     plans = {p.column: p for p in prepared.plans}
     assert "month" not in plans and "day_of_year" not in plans
-    assert prepared.excluded == ("month", "day_of_year")
+    assert prepared.excluded == ("month", "day_of_year", "days_to_holiday")  # the defaults
     assert plans[TARGET].role == "target" and plans[PREDICTION].role == "prediction"
     assert plans["wind_kmh"].status == "all_missing_in_current"
     assert plans["weather_code"].unseen == ("heavy_precip",)
@@ -131,7 +133,7 @@ def test_quiet_window_is_not_flagged_and_summary_is_strict_json():
         "share": 0.0,
         "drift_share": 0.5,
         "drifted_columns": [],
-        "excluded": ["month", "day_of_year"],
+        "excluded": ["month", "day_of_year", "days_to_holiday"],
     }
     assert summary["target"]["distance"] == 0.01 and summary["target"]["scale"] == "log1p"
     json.dumps(summary, allow_nan=False)
@@ -218,6 +220,46 @@ def test_banner_goes_after_body_and_escapes():
     assert page.index("<body class='x'>") < page.index("bikecast-drift-summary")
     with pytest.raises(RuntimeError, match="no <body> tag"):
         with_banner("<html></html>", banner)
+
+
+def evidently_like_page(seed: int) -> str:
+    """A page shaped like Evidently's: a uuid4-hex dashboard id used three times, uuid7
+    widget ids (one referenced twice), and a library holding constant UUIDs of its own."""
+    import uuid
+
+    rng = np.random.default_rng(seed)
+
+    def random_uuid(version: int) -> str:
+        text = str(uuid.UUID(bytes=rng.bytes(16), version=4))
+        return text[:14] + str(version) + text[15:]
+
+    dashboard = random_uuid(4).replace("-", "")
+    widgets = [random_uuid(7) for _ in range(3)]
+    library = (
+        "NIL='00000000-0000-0000-0000-000000000000';DNS='6ba7b810-9dad-11d1-80b4-00c04fd430c8'"
+    )
+    data = ", ".join(f'{{"id": "{w}"}}' for w in widgets) + f', {{"graph": "{widgets[0]}"}}'
+    return (
+        f"<html><head><script>var metric_{dashboard} = [{data}];</script></head><body>"
+        f'<div id="root_metric_{dashboard}"></div><script>{library}</script>'
+        f"<script>drawDashboard(metric_{dashboard}, 'root_metric_{dashboard}')</script></body>"
+    )
+
+
+def test_stable_ids_make_evidentlys_random_ids_a_function_of_the_page():
+    first, second = evidently_like_page(seed=1), evidently_like_page(seed=2)
+    assert first != second  # same content, other random ids: two runs of Evidently
+    assert stable_ids(first) == stable_ids(second)
+    page = stable_ids(first)
+    # each id is replaced the same way everywhere: as many distinct ids, each as often
+    before, after = RANDOM_IDS.findall(first), RANDOM_IDS.findall(page)
+    assert sorted(map(before.count, set(before))) == sorted(map(after.count, set(after)))
+    assert len(set(after)) == 4 and not set(before) & set(after)
+    assert "NIL='00000000-0000-0000-0000-000000000000'" in page  # the library is untouched
+    assert "6ba7b810-9dad-11d1-80b4-00c04fd430c8" in page
+    assert stable_ids(page) == page  # the new ids keep the shape of the old ones
+    other = first.replace('"graph"', '"chart"')
+    assert not set(RANDOM_IDS.findall(stable_ids(other))) & set(after)  # another page
 
 
 def test_light_modules_do_not_import_evidently():

@@ -8,12 +8,16 @@ day of year) are left out; the target and the model's prediction are compared on
 log1p scale the model is fitted on. Evidently computes the scores (`evidently_scores`,
 the only place it is imported, inside the function); the rest prepares its inputs and turns
 its scores into drift.json, so this module imports fast and is tested without Evidently.
+Evidently's page names its elements with random ids; `stable_ids` makes them a function of
+the page, so the same inputs write the same bytes (and a rerun leaves dvc.lock unchanged).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -334,6 +338,39 @@ def banner_html(summary: dict, notes: list[str]) -> str:
     )
 
 
+# Evidently 0.7 names the page's elements with random ids: the dashboard `metric_` + uuid4 hex
+# (a JS variable, `root_` div and `drawDashboard` argument) and a uuid7 per widget, tab and
+# graph. Only those two shapes: the embedded JS library holds constant UUIDs of its own.
+RANDOM_IDS = re.compile(
+    r"(?<=metric_)[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}"
+    r"|[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+)
+
+
+def stable_ids(page: str) -> str:
+    """The page with each random id replaced by a stable one, the same everywhere it occurs.
+
+    A new id is a digest of the page with its ids blanked (another report gets other ids) and
+    a counter in order of first occurrence (ids stay unique within the page), in the shape of
+    the id it replaces: the same inputs give a byte-identical report, so DVC sees no change.
+    """
+    digest = hashlib.sha256(RANDOM_IDS.sub("", page).encode()).hexdigest()
+    new: dict[str, str] = {}
+
+    def shaped(version: int, n: int) -> str:
+        d = digest
+        return f"{d[:8]}-{d[8:12]}-{version}{d[12:15]}-8{d[15:18]}-{n:012x}"
+
+    def replace(match: re.Match) -> str:
+        old = match[0]
+        if old not in new:
+            n = len(new) + 1
+            new[old] = shaped(7, n) if "-" in old else shaped(4, n).replace("-", "")
+        return new[old]
+
+    return RANDOM_IDS.sub(replace, page)
+
+
 def with_banner(report_html: str, banner: str) -> str:
     """Insert `banner` right after <body>; fail loudly if Evidently's HTML changed shape."""
     marker = report_html.find("<body")
@@ -421,7 +458,7 @@ def measure(
     prepared = prepare(train, current, params, predict)
     if prepared.tested:
         scores, snapshot = evidently_scores(prepared)
-        report_html = snapshot.get_html_str(as_iframe=False)
+        report_html = stable_ids(snapshot.get_html_str(as_iframe=False))
     else:
         scores, report_html = [], EMPTY_PAGE  # nothing to score: the banner says why
     summary = summarise(prepared, scores, params)
