@@ -1,11 +1,15 @@
-"""dvc.yaml and src/bikecast/paths.py name the same files; every stage imports are deps."""
+"""dvc.yaml and src/bikecast/paths.py name the same files; every stage imports are deps; every
+param a stage reads is declared for it."""
 
 import ast
+from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from bikecast import paths
+from bikecast.config import ComputeParams, Params
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -105,3 +109,134 @@ def test_no_stage_declares_code_it_does_not_run():
         for dep in declared(name, "deps"):
             if dep.startswith("src/"):
                 assert dep in ran or any(path.startswith(dep + "/") for path in ran), (name, dep)
+
+
+# --- params: every key a stage reads is declared for it ---------------------------------------
+
+
+def join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def sections(model: type[BaseModel] = Params, key: str = "") -> dict[str, tuple[type, str]]:
+    """Each typed params class by name, with its key in params.yaml (Params: "")."""
+    out = {model.__name__: (model, key)}
+    for name, field in model.model_fields.items():
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            out |= sections(field.annotation, join(key, field.alias or name))
+    return out
+
+
+SECTIONS = sections()  # TrainParams: train, CapitalBikeshareParams: ingest.capital_bikeshare, ...
+PROPERTIES = {"as_of_utc": "as_of", "validate_params": "validate_"}  # property: field it reads
+# where the work runs, not what it computes: not DVC params by design (README "Running on Dask")
+WHERE_IT_RUNS = {f"compute.{name}" for name in ComputeParams.model_fields} - {"compute.engine"}
+Roots = dict[tuple[str, ...], tuple[type, str]]  # ("params",) or ("self", "cfg"): its section
+
+
+def section_of(annotation: ast.expr | None) -> tuple[type, str] | None:
+    """The params section an annotation names (`Params`, `TrainParams | None`, ...)."""
+    for node in ast.walk(annotation) if annotation else ():
+        if isinstance(node, ast.Name) and node.id in SECTIONS:
+            return SECTIONS[node.id]
+    return None
+
+
+def key_of(model: type[BaseModel], key: str, attrs: list[str]) -> str | None:
+    """The dotted key `attrs` read from a `model` found at `key`; None for a whole section
+    handed on (the function it goes to says, by its annotation, what it reads)."""
+    for attr in attrs:
+        name = PROPERTIES.get(attr, attr)
+        field = model.model_fields.get(name)
+        if field is None:  # a method such as model_dump(): the whole section
+            return key
+        key = join(key, field.alias or name)
+        if not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return key
+        model = field.annotation
+    return None
+
+
+def reads(fn: ast.FunctionDef, roots: Roots) -> set[str]:
+    """Keys read by the attribute chains (`params.train.seed`) on the function's roots."""
+    roots = roots | {(a.arg,): section_of(a.annotation) for a in ast.walk(fn.args)
+                     if isinstance(a, ast.arg) and section_of(a.annotation)}  # fmt: skip
+    inner = {id(n.value) for n in ast.walk(fn) if isinstance(n, ast.Attribute)}
+    found = set()
+    for node in ast.walk(fn):
+        if not isinstance(node, ast.Attribute) or id(node) in inner:
+            continue  # only whole chains
+        chain: list[str] = []
+        while isinstance(node, ast.Attribute):
+            chain, node = [node.attr, *chain], node.value
+        chain = [node.id, *chain] if isinstance(node, ast.Name) else []
+        for root, (model, key) in roots.items():
+            if tuple(chain[: len(root)]) == root:
+                found.add(key_of(model, key, chain[len(root) :]))
+    return found - {None}
+
+
+def params_read(sources: list[str], entry: str = "run") -> set[str]:
+    """Keys read by `entry` and every function or class it names, transitively (by name)."""
+    units: defaultdict[str, list[tuple[ast.FunctionDef, Roots]]] = defaultdict(list)
+    for tree in map(ast.parse, sources):
+        methods = set()
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            fields = {("self", s.target.id): section_of(s.annotation) for s in cls.body
+                      if isinstance(s, ast.AnnAssign) and section_of(s.annotation)}  # fmt: skip
+            for method in (m for m in cls.body if isinstance(m, ast.FunctionDef)):
+                units[cls.name].append((method, fields))  # a class reaches its methods
+                units[method.name].append((method, fields))
+                methods.add(id(method))
+        for fn in ast.walk(tree):
+            if isinstance(fn, ast.FunctionDef) and id(fn) not in methods:
+                units[fn.name].append((fn, {}))
+    todo, seen, found = [entry], set(), set()
+    while todo:
+        if (name := todo.pop()) in seen:
+            continue
+        seen.add(name)
+        for fn, roots in units.get(name, []):
+            found |= reads(fn, roots)
+            names = [n for n in ast.walk(fn) if isinstance(n, ast.Name | ast.Attribute)]
+            todo += [n.id if isinstance(n, ast.Name) else n.attr for n in names]
+    return found
+
+
+def undeclared(read: set[str], declared: set[str]) -> set[str]:
+    return {k for k in read if not any(k == d or k.startswith(d + ".") for d in declared)}
+
+
+def test_params_walk_reports_an_undeclared_read():
+    source = """
+def run(params: Params):
+    fit(params.train, params.grain.is_station)  # the section is read by fit
+    return Source(params.ingest).load(), params.validate_params.max_bad_fraction
+
+def fit(train: TrainParams, station: bool):
+    return train.seed, [train.model_dump() for _ in range(2)]
+
+def unused(params: Params):
+    return params.drift.reference  # never reached from run
+
+class Source:
+    cfg: IngestParams
+
+    def load(self):
+        return self.cfg.as_of_utc, self.cfg.capital_bikeshare.retries
+"""
+    read = params_read([source])
+    assert read == {"grain", "train.seed", "train", "validate.max_bad_fraction", "ingest.as_of",
+                    "ingest.capital_bikeshare.retries"}  # fmt: skip
+    declared = {"grain", "train.seed", "ingest"}
+    assert undeclared(read, declared) == {"train", "validate.max_bad_fraction"}
+
+
+def test_every_param_a_stage_reads_is_declared_for_it():
+    """A stage reruns when a param it reads changes; one it does not declare would be missed."""
+    for name in PIPELINE:
+        # not bikecast.config: its validators check the whole of params.yaml, for every stage
+        modules = imported_modules(f"bikecast.stages.{name}") - {"bikecast.config"}
+        sources = [module_file(m).read_text() for m in [f"bikecast.stages.{name}", *modules]]
+        read = params_read(sources)
+        assert undeclared(read, declared(name, "params")) - WHERE_IT_RUNS == set(), name
