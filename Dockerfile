@@ -50,7 +50,6 @@ ENV PATH=/opt/venv/bin:${PATH} \
     BIKECAST_MODEL_PATH=/app/models/model.ubj \
     BIKECAST_CARD_PATH=/app/models/model.json \
     BIKECAST_METRICS_PATH=/app/metrics/evaluate.json \
-    BIKECAST_PARAMS_PATH=/app/params.yaml \
     BIKECAST_GIT_SHA=${GIT_SHA}
 RUN groupadd --system --gid 10001 bikecast \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
@@ -60,11 +59,11 @@ WORKDIR /app
 # Owned by root and read-only for the service user: the model cannot be changed at run time.
 COPY models/model.ubj models/model.json ./models/
 COPY metrics/evaluate.json ./metrics/
-COPY params.yaml ./
+# No params.yaml: the service is configured by BIKECAST_* variables alone (serve/settings.py).
 # Fail the build, not the deployment, on a corrupt model or a mislabelled image.
-RUN python -c "import json, sys; from bikecast.model import load_model; \
-load_model('/app/models/model.ubj', '/app/models/model.json'); \
-v = json.load(open('/app/models/model.json'))['version']; \
+RUN python -c "import sys; from bikecast.ml.model import load_model; \
+_, card = load_model('/app/models/model.ubj', '/app/models/model.json'); \
+v = card.version; \
 sys.exit(0 if '${MODEL_VERSION}' in ('unknown', v) else f'MODEL_VERSION ${MODEL_VERSION} != {v}')"
 USER 10001:10001
 EXPOSE 8000

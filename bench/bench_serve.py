@@ -208,7 +208,7 @@ def single_record_breakdown(repeats: int = 300) -> dict:
     parts (validation, frame) vs the shared feature function and XGBoost."""
     from bikecast.ml.features import FEATURE_COLUMNS, build_features
     from bikecast.ml.model import load_model, predict_features
-    from bikecast.serve.app import records_frame
+    from bikecast.serve.routes import records_frame
     from bikecast.serve.schemas import predict_request_model
 
     booster, _ = load_model("models/model.ubj", "models/model.json")

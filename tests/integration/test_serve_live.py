@@ -106,7 +106,7 @@ def test_api_predicts_exactly_what_the_pipeline_predicted(live_server, pipeline_
     np.testing.assert_array_equal(served, predict_features(booster, test))
     plotted = pd.read_csv(pipeline_repo / "metrics/plots/predictions.csv")
     np.testing.assert_array_equal(np.round(served, 2), plotted["predicted"].to_numpy())
-    assert response.json()["model_version"] == card["version"]
+    assert response.json()["model_version"] == card.version
 
 
 def test_model_endpoint_describes_the_pipeline_outputs(live_server, pipeline_repo):
@@ -119,7 +119,10 @@ def test_model_endpoint_describes_the_pipeline_outputs(live_server, pipeline_rep
     assert info["git_sha"] == head
     assert info["data_window"] == card["data_window"]
     assert info["params"] == card["params"]
-    assert info["metrics"] == json.loads((pipeline_repo / "metrics/evaluate.json").read_text())
+    # evaluate.json names the model it scored: this one, so /model shows its metrics
+    evaluated = json.loads((pipeline_repo / "metrics/evaluate.json").read_text())
+    assert evaluated["model_version"] == card["version"]
+    assert info["metrics"] == evaluated
     metrics = httpx.get(f"{live_server}/metrics", timeout=10).text
     assert (
         f'bikecast_model_info{{git_sha="{head}",model_version="{card["version"]}"}} 1.0' in metrics

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import copy_repo, run, set_params
 from tests.fixtures.capital_bikeshare import cbfake
 
-from bikecast.ml.model import file_sha256, load_model, predict, stations_of
+from bikecast.ml.model import file_sha256, load_model, predict
 
 STATIONS = 8
 DAYS = 120
@@ -57,8 +57,8 @@ def test_station_grain_runs_through_dvc_repro_on_a_dask_cluster(station_repo):
     assert len(list((repo / "data/split/train.parquet").glob("*.parquet"))) >= 2
 
     booster, card = load_model(repo / "models/model.ubj", repo / "models/model.json")
-    assert (card["grain"], card["compute_engine"]) == ("station", "dask")
-    stations = stations_of(card)
+    assert (card.grain, card.compute_engine) == ("station", "dask")
+    stations = card.station_table
     assert len(stations.ids) == STATIONS
     # history_days + history_lag_days + test_days: the test window and the days after the end
     assert stations.rentals.shape[1] == 28 + 28 + 28
@@ -80,7 +80,7 @@ def test_station_grain_runs_through_dvc_repro_on_a_dask_cluster(station_repo):
     assert "retrain_recommended" in read_json(repo / "metrics/drift.json")
 
     # the model serves every station for the day after the data end
-    after = pd.Timestamp(card["data_window"]["as_of"]).tz_convert("UTC") + pd.Timedelta(hours=13)
+    after = pd.Timestamp(card.data_window.as_of).tz_convert("UTC") + pd.Timedelta(hours=13)
     row = test.iloc[-1]
     inputs = pd.DataFrame(
         {"timestamp": [after] * STATIONS, "station_id": list(stations.ids)}
@@ -200,4 +200,4 @@ def test_live_trip_history_at_station_grain_through_dvc_repro(tmp_path):
     assert metrics["per_station"]["stations"] == raw["station_id"].nunique()
     assert metrics["aggregate"]["hours"] == 7 * 24
     _, card = load_model(repo / "models/model.ubj", repo / "models/model.json")
-    assert card["compute_engine"] == "local" and len(card["stations"]["ids"]) >= 4
+    assert card.compute_engine == "local" and len(card.station_table.ids) >= 4

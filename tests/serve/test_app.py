@@ -18,11 +18,13 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
+from bikecast.config import ServeParams
 from bikecast.data.schema import WEATHER
+from bikecast.ml.card import DataWindow, ModelCard
 from bikecast.ml.features import FEATURE_COLUMNS, build_features
 from bikecast.ml.model import ModelError, file_sha256, load_model, model_version, predict
 from bikecast.serve import ServeSettings, create_app
-from bikecast.serve.app import validation_detail
+from bikecast.serve.errors import validation_detail
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = {
@@ -63,15 +65,22 @@ def train_tiny_model(directory: Path) -> Path:
     model = directory / "model.ubj"
     booster.save_model(model)
     sha = file_sha256(model)
-    card = {
-        "version": model_version(sha),
-        "sha256": sha,
-        "xgboost_version": xgb.__version__,
-        "feature_columns": list(FEATURE_COLUMNS),
-        "params": {"max_depth": 3},
-        "data_window": {"source": "synthetic", "train_rows": n},
-    }
-    (directory / "model.json").write_text(json.dumps(card))
+    card = ModelCard(
+        version=model_version(sha),
+        sha256=sha,
+        xgboost_version=xgb.__version__,
+        feature_columns=tuple(FEATURE_COLUMNS),
+        rounds=20,
+        params={"max_depth": 3},
+        data_window=DataWindow(
+            source="synthetic",
+            as_of=frame["timestamp"].iloc[-1].isoformat(),
+            train_start=frame["timestamp"].iloc[0].isoformat(),
+            train_end=frame["timestamp"].iloc[-1].isoformat(),
+            train_rows=n,
+        ),
+    )
+    (directory / "model.json").write_text(json.dumps(card.to_dict()))
     return model
 
 
@@ -87,7 +96,6 @@ def settings_for(model: Path, tmp: Path, **overrides) -> ServeSettings:
     values = {
         "model_path": model,
         "metrics_path": metrics,
-        "params_path": tmp / "no-params.yaml",
         "git_sha": "0123abcd",
         "max_batch": 50,
         **overrides,
@@ -141,7 +149,7 @@ def test_predict_matches_the_shared_feature_function_in_order(client, tiny_model
     frame = pd.DataFrame(records)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
     expected = predict(booster, frame)
-    assert body["model_version"] == card["version"]
+    assert body["model_version"] == card.version
     assert body["predictions"] == expected.tolist()
     assert all(p >= 0 for p in body["predictions"])
     reversed_ = client.post("/predict", json={"records": records[::-1]}).json()
@@ -292,19 +300,24 @@ def _not_ready_client(model: Path, tmp_path: Path) -> TestClient:
     return TestClient(create_app(settings_for(model, tmp_path)))
 
 
-@pytest.mark.parametrize("damage", ["missing model", "corrupt model", "missing card", "bad card"])
+DAMAGES = {
+    "missing model": "model file not found",
+    "corrupt model": "does not match",
+    "missing card": "model card not found",
+    "bad card": "a model card is a JSON object, not list",
+    "card without sha256": "not a valid model card (sha256: Field required)",
+    "card of a newer schema": "model card schema_version 2 is newer than this code",
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGES))
 def test_a_missing_or_corrupt_model_is_503_with_the_reason(tiny_model, tmp_path, damage):
     model = tmp_path / "models" / "model.ubj"
     model.parent.mkdir()
     model.write_bytes(tiny_model.read_bytes())
     card = model.with_suffix(".json")
-    card.write_text(tiny_model.with_suffix(".json").read_text())
-    expected = {
-        "missing model": "model file not found",
-        "corrupt model": "does not match",
-        "missing card": "model card not found",
-        "bad card": "card " + str(card) + " cannot be loaded",
-    }[damage]
+    fields = json.loads(tiny_model.with_suffix(".json").read_text())
+    card.write_text(json.dumps(fields))
     if damage == "missing model":
         model.unlink()
     elif damage == "corrupt model":
@@ -313,14 +326,21 @@ def test_a_missing_or_corrupt_model_is_503_with_the_reason(tiny_model, tmp_path,
         model.write_bytes(bytes(data))
     elif damage == "missing card":
         card.unlink()
-    else:
+    elif damage == "bad card":
         card.write_text("[1, 2, 3]")  # valid JSON, not a card
+    elif damage == "card without sha256":
+        card.write_text(json.dumps({k: v for k, v in fields.items() if k != "sha256"}))
+    else:
+        card.write_text(json.dumps({**fields, "schema_version": 2}))
     with _not_ready_client(model, tmp_path) as client:
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
-        assert expected in ready.json()["reason"]
+        reason = ready.json()["reason"]
+        assert DAMAGES[damage] in reason and "\n" not in reason
+        if damage not in ("missing model", "corrupt model"):
+            assert reason.startswith(f"{card}: ")
         for response in (client.post("/predict", json={"records": [RECORD]}), client.get("/model")):
             assert response.status_code == 503
             assert response.json()["detail"].startswith("model not ready: ")
@@ -336,9 +356,58 @@ def test_require_model_makes_start_up_fail(tmp_path):
         pass
 
 
-def test_metrics_of_another_model_are_not_reported(tiny_model, tmp_path):
-    (tmp_path / "evaluate.json").write_text(json.dumps({**METRICS, "model_version": "other"}))
+def test_a_card_from_before_schema_versions_is_served_as_a_city_model(tiny_model, tmp_path):
+    """Cards written before the card had a schema_version (and grain, compute_engine)."""
+    model = tmp_path / "models" / "model.ubj"
+    model.parent.mkdir()
+    model.write_bytes(tiny_model.read_bytes())
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    old = {k: v for k, v in card.items() if k not in ("schema_version", "grain", "compute_engine")}
+    model.with_suffix(".json").write_text(json.dumps(old))
+    with TestClient(create_app(settings_for(model, tmp_path))) as client:
+        assert client.get("/ready").status_code == 200
+        info = client.get("/model").json()
+    assert (info["model_version"], info["grain"], info["station_count"]) == (
+        card["version"],
+        "city",
+        None,
+    )
+    assert info["data_window"] == card["data_window"]
+
+
+def _model_metrics(tiny_model, tmp_path, metrics: dict) -> dict | None:
+    (tmp_path / "evaluate.json").write_text(json.dumps(metrics))
     with TestClient(create_app(settings_for(tiny_model, tmp_path))) as client:
+        return client.get("/model").json()["metrics"]
+
+
+def test_metrics_of_another_model_are_not_reported(tiny_model, tmp_path, caplog):
+    metrics = {**METRICS, "model_version": "0123456789ab"}
+    with caplog.at_level("WARNING", logger="bikecast.serve"):
+        assert _model_metrics(tiny_model, tmp_path, metrics) is None
+    version = json.loads(tiny_model.with_suffix(".json").read_text())["version"]
+    assert f"is for model 0123456789ab, not {version}" in caplog.text
+
+
+def test_metrics_of_this_model_are_reported(tiny_model, tmp_path, caplog):
+    version = json.loads(tiny_model.with_suffix(".json").read_text())["version"]
+    metrics = {"model_version": version, **METRICS}  # as the evaluate stage writes them
+    with caplog.at_level("WARNING", logger="bikecast.serve"):
+        assert _model_metrics(tiny_model, tmp_path, metrics) == metrics
+    assert "evaluate.json" not in caplog.text
+
+
+def test_metrics_without_a_model_version_are_still_reported(tiny_model, tmp_path):
+    """evaluate.json from before it named its model: nothing to check it against."""
+    assert "model_version" not in METRICS
+    assert _model_metrics(tiny_model, tmp_path, METRICS) == METRICS
+
+
+@pytest.mark.parametrize("text", ["", "[1, 2]", "{not json", "\udcff"])
+def test_unreadable_metrics_are_reported_as_null(tiny_model, tmp_path, text):
+    (tmp_path / "evaluate.json").write_text(text, errors="surrogateescape")
+    with TestClient(create_app(settings_for(tiny_model, tmp_path))) as client:
+        assert client.get("/ready").status_code == 200
         assert client.get("/model").json()["metrics"] is None
 
 
@@ -387,21 +456,37 @@ def test_value_ranges_are_those_of_the_canonical_schema():
     assert record["properties"]["weather"]["enum"] == list(WEATHER)
 
 
-def test_settings_come_from_the_environment_and_params(monkeypatch, tmp_path):
+def test_settings_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("BIKECAST_MODEL_PATH", str(tmp_path / "m.ubj"))
     monkeypatch.setenv("BIKECAST_GIT_SHA", "feedbeef")
     monkeypatch.setenv("BIKECAST_MAX_BODY_BYTES", "100000")
-    settings = ServeSettings(params_path=tmp_path / "params.yaml")
+    monkeypatch.setenv("BIKECAST_MAX_BATCH", "3")
+    settings = ServeSettings()
     assert settings.model_path == tmp_path / "m.ubj"
     assert settings.resolved_card_path == tmp_path / "m.json"
     assert (settings.git_sha, settings.max_body_bytes) == ("feedbeef", 100000)
-    assert settings.resolved_max_batch() == 10_000  # ServeParams default: no params.yaml
+    assert settings.max_batch == 3
+    monkeypatch.setenv("BIKECAST_MAX_BATCH", "0")
+    with pytest.raises(ValueError, match="max_batch"):
+        ServeSettings()
+
+
+def test_the_batch_limit_is_an_environment_setting_not_read_from_params_yaml(monkeypatch, tmp_path):
+    """The service reads no params.yaml, even one in its working directory; the default is
+    the pipeline's serve.max_batch default (one number, in bikecast.config)."""
+    monkeypatch.delenv("BIKECAST_MAX_BATCH", raising=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    assert ServeSettings().max_batch == ServeParams().max_batch == params["serve"]["max_batch"]
     params["serve"]["max_batch"] = 7
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    assert settings.resolved_max_batch() == 7
-    monkeypatch.setenv("BIKECAST_MAX_BATCH", "3")
-    assert ServeSettings(params_path=tmp_path / "params.yaml").resolved_max_batch() == 3
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BIKECAST_PARAMS_PATH", str(tmp_path / "params.yaml"))  # older images
+    spec = create_app(ServeSettings()).openapi()
+    records = spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]
+    assert records["maxItems"] == ServeParams().max_batch
+    monkeypatch.setenv("BIKECAST_MAX_BATCH", "7")
+    spec = create_app(ServeSettings()).openapi()
+    assert spec["components"]["schemas"]["PredictRequest"]["properties"]["records"]["maxItems"] == 7
 
 
 def test_unknown_settings_are_refused():
@@ -435,7 +520,7 @@ _SERVE_SCRIPT = textwrap.dedent(
     from fastapi.testclient import TestClient
     from bikecast.serve import ServeSettings, create_app
 
-    settings = ServeSettings(model_path={model!r}, params_path="/nonexistent/params.yaml")
+    settings = ServeSettings(model_path={model!r})
     with TestClient(create_app(settings)) as client:
         ok = client.post("/predict", json={{"records": [{record!r}]}}).status_code
         ready = client.get("/ready").status_code

@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from tests.serve.test_app import train_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_ONLY = {"dvc", "dvc-s3", "dvclive", "evidently", "pandera", "scikit-learn", "matplotlib"}
@@ -107,6 +110,38 @@ def test_dockerfile_copies_the_model_and_its_metadata(dockerfile):
         assert var in env
     verify = [a for k, a in final if k == "RUN" and "load_model" in a]
     assert verify, "the build verifies the model's sha256"
+
+
+def test_the_image_carries_no_params_yaml(dockerfile):
+    """The service is configured by BIKECAST_* variables; the pipeline's params stay out."""
+    final = stages(dockerfile)[-1]
+    copied = " ".join(a for k, a in final if k == "COPY")
+    env = " ".join(a for k, a in final if k == "ENV")
+    assert "params.yaml" not in copied
+    assert "PARAMS_PATH" not in env
+
+
+@pytest.fixture(scope="module")
+def image_model(tmp_path_factory) -> Path:
+    return train_tiny_model(tmp_path_factory.mktemp("image") / "models")
+
+
+@pytest.mark.parametrize("label", ["unknown", "the model's", "another"])
+def test_the_build_check_loads_the_model_and_compares_the_label(dockerfile, image_model, label):
+    """The Dockerfile's own check, run here on a model in place of /app/models/."""
+    version = json.loads(image_model.with_suffix(".json").read_text())["version"]
+    (verify,) = [a for k, a in stages(dockerfile)[-1] if k == "RUN" and "load_model" in a]
+    argv = shlex.split(verify)
+    assert argv[:2] == ["python", "-c"]
+    given = {"unknown": "unknown", "the model's": version, "another": "0123456789ab"}[label]
+    code = argv[2].replace("/app/models/", f"{image_model.parent}/")
+    code = code.replace("${MODEL_VERSION}", given)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    if label == "another":
+        assert proc.returncode == 1
+        assert f"MODEL_VERSION 0123456789ab != {version}" in proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stderr
 
 
 def test_dockerfile_runs_as_non_root_with_healthcheck_and_port(dockerfile):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +18,9 @@ from tests.serve.test_app import RECORD, settings_for, train_tiny_model
 
 from bikecast.config import IngestParams, Params, StationParams, TrainParams
 from bikecast.data.schema import read_canonical
+from bikecast.ml.card import ModelCard
 from bikecast.ml.features import feature_columns
-from bikecast.ml.model import ModelError, file_sha256, load_model, predict, stations_of
+from bikecast.ml.model import ModelError, file_sha256, load_model, predict
 from bikecast.ml.stations import StationTable
 from bikecast.serve import create_app
 
@@ -59,13 +59,14 @@ def train_station_model(directory: Path) -> StationModel:
     with pytest.MonkeyPatch.context() as patch:
         # one XGBoost thread: on a busy 2-core runner two threads spin-wait on each other
         # (measured 40x slower here); the thread count does not change what is tested
-        patch.setattr(train_stage, "xgb_params", partial(train_stage.xgb_params, nthread=1))
+        one_thread = train_stage.xgb_params
+        patch.setattr(train_stage, "xgb_params", lambda params, nthread=1: one_thread(params, 1))
         fitted = train_stage.fit(train, params.train, feature_columns("station"))
     directory.mkdir(parents=True, exist_ok=True)
     model = directory / "model.ubj"
     fitted.booster.save_model(str(model))
     card = model_card(fitted, params, file_sha256(model), full)
-    model.with_suffix(".json").write_text(json.dumps(card))
+    model.with_suffix(".json").write_text(json.dumps(card.to_dict()))
     return StationModel(model=model, full=full, data_end=frame["timestamp"].max())
 
 
@@ -108,8 +109,7 @@ def expected_forecasts(model: StationModel, records: list[dict]) -> tuple[list[f
 
 
 def test_forecasts_after_the_data_end_equal_those_of_the_full_station_table(client, station_model):
-    card = json.loads(station_model.model.with_suffix(".json").read_text())
-    trimmed = stations_of(card)
+    trimmed = ModelCard.read(station_model.model.with_suffix(".json")).station_table
     # the card carries only the latest days (at least lag + history), not the whole history
     kept, full_days = trimmed.rentals.shape[1], station_model.full.rentals.shape[1]
     assert HISTORY_DAYS + LAG_DAYS <= kept < full_days
@@ -255,8 +255,8 @@ def test_an_unusable_station_table_is_503_with_the_reason(station_model, tmp_pat
         assert ready.status_code == 503
         assert ready.json()["ready"] is False
         reason = ready.json()["reason"]
-        assert str(model.with_suffix(".json")) in reason
-        assert "station-grain model without a usable station table" in reason
+        assert reason.startswith(f"{model.with_suffix('.json')}: ")
+        assert "station-grain card without a usable station table" in reason
         when = station_model.data_end.isoformat()
         body = {"records": [{**RECORD, "timestamp": when, "station_id": "31000"}]}
         for response in (client.post("/predict", json=body), client.get("/model")):
@@ -276,4 +276,6 @@ def test_a_card_of_an_unknown_grain_is_503(city_model, tmp_path):
     with TestClient(create_app(settings_for(model, tmp_path))) as client:
         ready = client.get("/ready")
     assert ready.status_code == 503
-    assert "unknown grain 'district'; expected one of ['city', 'station']" in ready.json()["reason"]
+    reason = ready.json()["reason"]
+    assert reason.startswith(f"{model.with_suffix('.json')}: not a valid model card (grain: ")
+    assert "'city' or 'station'" in reason and "\n" not in reason

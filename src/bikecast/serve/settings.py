@@ -1,8 +1,10 @@
 """Serving settings, read from the environment (prefix BIKECAST_) or given by the CLI.
 
-The container has no params.yaml to edit, so every knob is an environment variable; the
-batch limit still defaults to `serve.max_batch` from params.yaml when that file is present,
-so the pipeline's parameter and the running service agree.
+The service is configured by the environment alone: it reads no params.yaml (that file is
+the pipeline's input, and the image carries none). BIKECAST_MAX_BATCH defaults to
+`bikecast.config.ServeParams().max_batch`, the number params.yaml's `serve.max_batch`
+holds (tests/test_config.py keeps the two equal); to change the limit of a running
+service, set the variable.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bikecast import paths
+from bikecast.config import ServeParams
 
 
 class ServeSettings(BaseSettings):
@@ -27,11 +30,8 @@ class ServeSettings(BaseSettings):
     metrics_path: Path = Field(
         paths.EVALUATE_METRICS, description="metrics/evaluate.json of the served model."
     )
-    params_path: Path = Field(
-        paths.PARAMS, description="params.yaml; read for serve.max_batch when present."
-    )
-    max_batch: int | None = Field(
-        None, ge=1, description="Most records in one /predict; default: serve.max_batch."
+    max_batch: int = Field(
+        ServeParams().max_batch, ge=1, description="Most records in one /predict."
     )
     max_body_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest accepted request body, in bytes."
@@ -47,16 +47,6 @@ class ServeSettings(BaseSettings):
     @property
     def resolved_card_path(self) -> Path:
         return self.card_path or self.model_path.with_suffix(".json")
-
-    def resolved_max_batch(self) -> int:
-        """The explicit setting, else serve.max_batch from params.yaml, else its default."""
-        from bikecast.config import ServeParams, load_params
-
-        if self.max_batch is not None:
-            return self.max_batch
-        if self.params_path.exists():
-            return load_params(self.params_path).serve.max_batch
-        return ServeParams().max_batch
 
 
 def detect_git_sha(cwd: Path | None = None) -> str:
