@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bikecast.errors import BikecastError
+from bikecast.grain import Grain
 
 WEATHER = ("clear", "mist", "light_precip", "heavy_precip")
 COUNT_COLUMNS = ("rentals", "casual", "registered")
@@ -18,7 +19,6 @@ COLUMNS = ("timestamp", *COUNT_COLUMNS, *WEATHER_COLUMNS)
 # layout has none); the model treats them as missing.
 STATION_COLUMNS = ("station_id", "latitude", "longitude")
 STATION_GRAIN_COLUMNS = ("timestamp", *STATION_COLUMNS, *COUNT_COLUMNS, *WEATHER_COLUMNS)
-GRAINS = ("city", "station")
 TIMEZONE = "America/New_York"  # calendar features use Washington DC local time
 OFFSET_PATTERN = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -27,12 +27,12 @@ class DataError(BikecastError, ValueError):
     """Input data cannot be used; the message names the file and what is wrong."""
 
 
-def columns(grain: str = "city") -> tuple[str, ...]:
+def columns(grain: Grain | str = Grain.CITY) -> tuple[str, ...]:
     """The canonical columns of a grain, in file order."""
-    return STATION_GRAIN_COLUMNS if grain == "station" else COLUMNS
+    return STATION_GRAIN_COLUMNS if Grain(grain).is_station else COLUMNS
 
 
-def canonical_schema(grain: str = "city"):
+def canonical_schema(grain: Grain | str = Grain.CITY):
     """The pandera schema of a typed canonical frame (row-level checks, collected lazily)."""
     import pandera.pandas as pa
 
@@ -45,7 +45,7 @@ def canonical_schema(grain: str = "city"):
     return pa.DataFrameSchema(
         {
             "timestamp": pa.Column("datetime64[ns, UTC]", nullable=False),
-            **(station if grain == "station" else {}),
+            **(station if Grain(grain).is_station else {}),
             "rentals": pa.Column(**count),
             "casual": pa.Column(**count),
             "registered": pa.Column(**count),
@@ -72,7 +72,7 @@ def canonical_schema(grain: str = "city"):
     )
 
 
-def read_canonical(path: str | Path, grain: str = "city") -> pd.DataFrame:
+def read_canonical(path: str | Path, grain: Grain | str = Grain.CITY) -> pd.DataFrame:
     """Read a canonical file (.csv, .csv.gz or .parquet) as strings, columns checked.
 
     Values stay untyped here so that validate can quarantine each bad value with a reason
@@ -100,8 +100,9 @@ def read_canonical(path: str | Path, grain: str = "city") -> pd.DataFrame:
     return frame[list(columns(grain))]
 
 
-def check_columns(frame: pd.DataFrame, where: str, grain: str = "city") -> None:
+def check_columns(frame: pd.DataFrame, where: str, grain: Grain | str = Grain.CITY) -> None:
     """Fail with the exact missing and unexpected column names."""
+    grain = Grain(grain)
     expected = columns(grain)
     missing = [c for c in expected if c not in frame.columns]
     extra = [c for c in frame.columns if c not in expected]
@@ -112,9 +113,9 @@ def check_columns(frame: pd.DataFrame, where: str, grain: str = "city") -> None:
         if extra:
             parts.append(f"unexpected columns {extra}")
         hint = ""
-        if grain == "city" and "station_id" in extra:
+        if not grain.is_station and "station_id" in extra:
             hint = " (a station-grain file: set `grain: station` in params.yaml)"
-        elif grain == "station" and missing == list(STATION_COLUMNS):
+        elif grain.is_station and missing == list(STATION_COLUMNS):
             hint = " (a city-grain file: set `grain: city` in params.yaml)"
         raise DataError(f"{where}: {' and '.join(parts)}; expected exactly {list(expected)}{hint}")
 

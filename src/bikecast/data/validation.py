@@ -24,6 +24,7 @@ from bikecast.data.schema import (
     columns,
     parse_timestamps,
 )
+from bikecast.grain import Grain
 
 log = logging.getLogger(__name__)
 FLOAT_COLUMNS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
@@ -123,7 +124,7 @@ def _merge_weather_gaps(why: list[tuple[str, object]]) -> list[tuple[str, object
     return merged
 
 
-def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
+def _coerce(raw: pd.DataFrame, grain: Grain) -> tuple[pd.DataFrame, Reasons]:
     """Type every column; values that cannot be typed become reasons, not exceptions."""
     reasons: Reasons = {}
 
@@ -138,7 +139,7 @@ def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
     typed = pd.DataFrame(index=raw.index)
     typed["timestamp"] = parse_timestamps(raw["timestamp"])
     flag("timestamp", typed["timestamp"].isna(), "not ISO-8601 with a UTC offset")
-    if grain == "station":
+    if grain.is_station:
         station = raw["station_id"].astype("string").str.strip()
         flag("station_id", station.isna() | (station == ""), "empty")
         typed["station_id"] = station.astype(object)
@@ -161,7 +162,7 @@ def _coerce(raw: pd.DataFrame, grain: str) -> tuple[pd.DataFrame, Reasons]:
     return typed, reasons
 
 
-def _schema_reasons(typed: pd.DataFrame, grain: str) -> Reasons:
+def _schema_reasons(typed: pd.DataFrame, grain: Grain) -> Reasons:
     """Run the pandera schema lazily and turn every failure case into a row reason."""
     import pandera.errors
 
@@ -187,17 +188,15 @@ def _schema_reasons(typed: pd.DataFrame, grain: str) -> Reasons:
     return {}
 
 
-def _continuity(valid: pd.DataFrame, grain: str) -> dict:
+def _continuity(valid: pd.DataFrame, grain: Grain) -> dict:
     """Missing hours between the first and last row (of each station, at station grain)."""
     if valid.empty:
         return {"missing_hours": 0, "missing_fraction": 0.0, "longest_gap_hours": 0}
-    series = valid.groupby("station_id")["timestamp"] if grain == "station" else valid["timestamp"]
+    series = valid.groupby(list(grain.by))["timestamp"] if grain.by else valid["timestamp"]
     hour = pd.Timedelta(hours=1)
     first, last = series.min(), series.max()
     expected = (
-        int(((last - first) / hour + 1).sum())
-        if grain == "station"
-        else int((last - first) / hour + 1)
+        int(((last - first) / hour + 1).sum()) if grain.by else int((last - first) / hour + 1)
     )
     steps = series.diff().dropna() / hour
     return {
@@ -207,16 +206,17 @@ def _continuity(valid: pd.DataFrame, grain: str) -> dict:
     }
 
 
-def validate_frame(raw: pd.DataFrame, grain: str = "city") -> Validated:
+def validate_frame(raw: pd.DataFrame, grain: Grain | str = Grain.CITY) -> Validated:
     """Split raw rows into valid typed rows and quarantined rows with reasons."""
+    grain = Grain(grain)
     raw = raw.reset_index(drop=True)
     typed, reasons = _coerce(raw, grain)
     clean = typed.drop(index=list(reasons))
     for idx, why in _schema_reasons(clean, grain).items():
         reasons.setdefault(idx, []).extend(why)
-    keys = ["timestamp", "station_id"] if grain == "station" else ["timestamp"]
+    keys = list(grain.keys)
     dupes = typed["timestamp"].notna() & typed.duplicated(keys, keep=False)
-    what = "station-hour" if grain == "station" else "hour"
+    what = "station-hour" if grain.is_station else "hour"
     for idx in dupes[dupes].index:
         reasons.setdefault(idx, []).append(
             (f"timestamp: duplicated {what}, every copy rejected", raw.at[idx, "timestamp"])
@@ -243,7 +243,7 @@ def validate_frame(raw: pd.DataFrame, grain: str = "city") -> Validated:
         "first": valid["timestamp"].iloc[0].isoformat() if len(valid) else None,
         "last": valid["timestamp"].iloc[-1].isoformat() if len(valid) else None,
         **_continuity(valid, grain),
-        **({"stations": int(valid["station_id"].nunique())} if grain == "station" else {}),
+        **({"stations": int(valid["station_id"].nunique())} if grain.is_station else {}),
     }
     return Validated(valid=valid, quarantine=quarantine, report=report, reasons=shown)
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bikecast.config import TrainParams
 from bikecast.data.schema import DataError
+from bikecast.grain import Grain
 from bikecast.ml import baselines
 from bikecast.ml.features import feature_columns
 from bikecast.ml.metrics import regression_metrics, skill
@@ -46,9 +47,8 @@ def rolling_folds(
 def cross_validate(train: pd.DataFrame, params: TrainParams, n_folds: int, fold_days: int) -> dict:
     """Mean RMSLE over the folds, and the skill vs the hour x working-day mean baseline
     (per station at station grain: a train split with `station_id` rows)."""
-    station = "station_id" in train.columns
-    columns = feature_columns("station" if station else "city")
-    by = ("station_id",) if station else ()
+    grain = Grain.of_frame(train)
+    columns, by = feature_columns(grain), grain.by
     scores, skills = [], []
     for before, holdout in rolling_folds(train, n_folds, fold_days):
         predicted = predict_features(fit(before, params, columns).booster, holdout)

@@ -310,7 +310,7 @@ def test_window_ends_where_weather_ends_for_every_station(tmp_path, caplog):
 
 def test_unknown_grain_is_rejected(services, tmp_path):
     seen = len(services.requests)
-    with pytest.raises(ValueError, match=r"grain 'stations'"):
+    with pytest.raises(ValueError, match=r"'stations' is not a valid Grain"):
         cbs.fetch(params(services, tmp_path, *FALL), grain="stations")
     assert len(services.requests) == seen  # rejected before any download
 

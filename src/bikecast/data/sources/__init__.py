@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bikecast.data.schema import DataError, parse_timestamps
+from bikecast.grain import Grain
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,7 +25,7 @@ SOURCES = ("replay", "capital_bikeshare")
 SHORT_OF_AS_OF_HOURS = 24  # rows ending further than this before ingest.as_of get a warning
 
 
-def load_source(params: IngestParams, grain: str = "city") -> pd.DataFrame:
+def load_source(params: IngestParams, grain: Grain = Grain.CITY) -> pd.DataFrame:
     if params.source == "replay":
         from bikecast.data.sources.replay import replay
 

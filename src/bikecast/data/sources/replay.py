@@ -6,6 +6,7 @@ import pandas as pd
 
 from bikecast.config import IngestParams
 from bikecast.data.schema import DataError, parse_timestamps, read_canonical
+from bikecast.grain import Grain
 
 
 def reveal(frame: pd.DataFrame, as_of: pd.Timestamp, where: str) -> pd.DataFrame:
@@ -27,6 +28,6 @@ def reveal(frame: pd.DataFrame, as_of: pd.Timestamp, where: str) -> pd.DataFrame
     return frame.loc[keep].reset_index(drop=True)
 
 
-def replay(params: IngestParams, grain: str = "city") -> pd.DataFrame:
+def replay(params: IngestParams, grain: Grain = Grain.CITY) -> pd.DataFrame:
     """A canonical file on disk, as if it had arrived only up to as_of."""
     return reveal(read_canonical(params.path, grain), params.as_of_utc, params.path)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from bikecast.config import IngestParams
-from bikecast.data.schema import COLUMNS, GRAINS, STATION_GRAIN_COLUMNS, TIMEZONE, DataError
+from bikecast.data.schema import COLUMNS, STATION_GRAIN_COLUMNS, TIMEZONE, DataError
 from bikecast.data.sources import weather as wx
 from bikecast.data.sources.capital_bikeshare.counts import count_station_trips, count_trips
 from bikecast.data.sources.capital_bikeshare.hours import (
@@ -23,12 +23,13 @@ from bikecast.data.sources.capital_bikeshare.layouts import trips_file
 from bikecast.data.sources.capital_bikeshare.services import ENV_TRIPS_URL, LiveSource
 from bikecast.data.sources.capital_bikeshare.stations import station_coordinates, station_hours
 from bikecast.data.sources.http import shown_url
+from bikecast.grain import Grain
 
 log = logging.getLogger(__name__)
 
 
 def fetch(
-    params: IngestParams, now: pd.Timestamp | None = None, grain: str = "city"
+    params: IngestParams, now: pd.Timestamp | None = None, grain: Grain | str = Grain.CITY
 ) -> pd.DataFrame:
     """Canonical hourly rows from `capital_bikeshare.start` up to `ingest.as_of` or the last
     complete hour the two services can deliver, whichever is earlier; the first month not
@@ -37,8 +38,7 @@ def fetch(
     grain "city": one row per hour. grain "station": one row per start station and hour
     (see `fetch_stations`).
     """
-    if grain not in GRAINS:
-        raise ValueError(f"grain {grain!r}: expected one of {list(GRAINS)}")
+    grain = Grain(grain)
     cfg = params.capital_bikeshare
     source = LiveSource(cfg) if now is None else LiveSource(cfg, now=now)
     start_month = pd.Period(cfg.start, freq="M")
@@ -56,7 +56,7 @@ def fetch(
             f"; no trip data from capital_bikeshare.start {cfg.start} on"
         )
     end = min(limit, last_hour(months[-1][0]))
-    if grain == "station":
+    if grain.is_station:
         return fetch_stations(source, [path for _, path in months], start, end)
     counts = [local_counts_to_utc(count_trips(path)) for _, path in months]
     frame = hourly_counts(counts, start, end)
