@@ -131,9 +131,9 @@ GithubOutput = Annotated[
 @user_errors
 def retrain_info(params: ParamsOption = paths.PARAMS, github_output: GithubOutput = None) -> None:
     """Print branch (retrain/<date of ingest.as_of>), as_of, model_version and PR title."""
-    from bikecast import gitops
+    from bikecast.gitops import outputs
 
-    typer.echo(gitops.append_outputs(gitops.retrain_info(params), github_output), nl=False)
+    typer.echo(outputs.append_outputs(outputs.retrain_info(params), github_output), nl=False)
 
 
 @app.command("model-version")
@@ -146,11 +146,11 @@ def model_version_cmd(
     github_output: GithubOutput = None,
 ) -> None:
     """Print the model version (short content hash) recorded in the model card."""
-    from bikecast import gitops
+    from bikecast.gitops import outputs
 
-    version = gitops.model_version(card, model)
+    version = outputs.model_version(card, model)
     if github_output is not None:
-        gitops.append_outputs({"version": version}, github_output)
+        outputs.append_outputs({"version": version}, github_output)
     typer.echo(version)
 
 
@@ -164,14 +164,15 @@ def smoke(
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds per request.")] = 5.0,
 ) -> None:
     """Poll GET <url>/model until it serves the expected model version; exit 1 if it never does."""
-    from bikecast import gitops
+    from bikecast.errors import EXIT_ERROR
+    from bikecast.gitops import smoke as smoking
 
-    result = gitops.smoke(url, expect_version, attempts=attempts, delay=delay, timeout=timeout)
+    result = smoking.smoke(url, expect_version, attempts=attempts, delay=delay, timeout=timeout)
     if not result.ok:
         typer.echo(
             f"error: smoke test failed after {result.attempts} tries: {result.message}", err=True
         )
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)
     typer.echo(f"ok: {result.message} (try {result.attempts})")
 
 
@@ -179,14 +180,15 @@ def smoke(
 @user_errors
 def lock_check() -> None:
     """Fail when code, params or commands differ from dvc.lock (missing outputs are fine)."""
-    from bikecast import gitops
+    from bikecast.errors import EXIT_ERROR
+    from bikecast.gitops import lockcheck
 
-    problems = gitops.lock_problems(gitops.dvc_status())
+    problems = lockcheck.lock_problems(lockcheck.dvc_status())
     if problems:
         typer.echo("error: dvc.lock is stale; run `dvc repro` and commit dvc.lock:", err=True)
         for problem in problems:
             typer.echo(f"  {problem}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_ERROR)
     typer.echo("ok: dvc.lock matches the code, params and commands")
 
 
@@ -198,9 +200,9 @@ def remote_check(
     ] = None,
 ) -> None:
     """Fail fast, with the S3 error named, when the DVC remote is unreachable or refuses us."""
-    from bikecast import gitops
+    from bikecast.gitops import remote as remotes
 
-    typer.echo(f"ok: {gitops.check_remote(gitops.dvc_remote(remote))}")
+    typer.echo(f"ok: {remotes.check_remote(remotes.dvc_remote(remote))}")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -219,9 +221,9 @@ def outcome(
     Any other exit code fails with that code. This lets a workflow stop cleanly on
     `bikecast advance`'s "no new data" status without shell logic in YAML.
     """
-    from bikecast import gitops
+    from bikecast.gitops import outputs
 
-    code, text = gitops.run_outcome(ctx.args, false_code, name, github_output)
+    code, text = outputs.run_outcome(ctx.args, false_code, name, github_output)
     if text:
         typer.echo(text, nl=False)
     raise typer.Exit(code)
@@ -235,12 +237,13 @@ def advance_cmd(params: ParamsOption = paths.PARAMS) -> None:
     Exit 0: moved (old and new window printed); 3: nothing new, params.yaml unchanged;
     1: error. replay moves by ingest.step up to the end of the file.
     """
+    from bikecast.errors import EXIT_NO
     from bikecast.gitops import advance
 
     result = advance.run(params)
     typer.echo(result.describe())
     if not result.changed:
-        raise typer.Exit(advance.NOTHING_NEW)
+        raise typer.Exit(EXIT_NO)
 
 
 @app.command()

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bikecast.cli import app
 from bikecast.config import ConfigError, load_params
+from bikecast.errors import EXIT_NO
 from bikecast.gitops import advance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def test_replay_advances_by_step_up_to_the_end_of_the_file_then_stops(replay_rep
 
     settled = params.read_bytes()
     third = invoke(params)
-    assert third.exit_code == advance.NOTHING_NEW == 3
+    assert third.exit_code == EXIT_NO == 3
     assert "nothing new from replay: ingest.as_of unchanged" in third.output
     assert params.read_bytes() == settled
 

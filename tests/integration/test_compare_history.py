@@ -361,3 +361,45 @@ def test_bad_input_is_named_and_leaves_everything_as_it_was(repo, history, scrat
     assert not (repo / "metrics" / "compare.json").exists()
     assert_clean_after(repo, scratch, before)
     assert cache_files(repo) == cache_before
+
+
+# --- older package layouts, with their real code ---------------------------------------------
+
+SOURCE = Path(__file__).resolve().parents[2]  # this checkout, whose history holds them
+OLD_LAYOUTS = {
+    "20445cb": "bikecast.model",  # flat package, dict card
+    "593fbcb": "bikecast.ml.model",  # ml/ package, still a dict card
+}
+
+
+@pytest.mark.parametrize("rev", sorted(OLD_LAYOUTS))
+def test_real_older_code_scores_a_model_like_todays_code(history, tmp_path, rev):
+    """The scorer under an older revision's own src/ (from this checkout's git history; a
+    shallow clone without it skips), on history A's model: the same predictions as today."""
+    import subprocess
+
+    from bikecast.review import compare
+
+    found = subprocess.run(
+        ["git", "cat-file", "-e", f"{rev}^{{commit}}"], cwd=SOURCE, capture_output=True
+    )
+    if found.returncode != 0:
+        pytest.skip(f"{rev} is not in this checkout's git history")
+    repo = history["repo"]
+    tree = tmp_path / "scratch" / "tree"
+    tree.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, "src"], cwd=SOURCE, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    (tree / "models").mkdir()
+    for rel in ("models/model.ubj", "models/model.json"):
+        shutil.copyfile(cache_object(repo, lock_md5(repo, history["A"], rel)), tree / rel)
+
+    window = compare.load_window(repo)
+    with compare.BaseScorer(tree, window.inputs, f"base {rev}") as scorer:
+        champion = scorer.result()
+    assert json.loads((tree.parent / "result.json").read_text())["layout"] == OLD_LAYOUTS[rev]
+    assert Path(champion.code) == tree / "src" / "bikecast"
+
+    today = compare.score_current(tree, window.inputs)  # the same files, today's code
+    np.testing.assert_allclose(champion.predicted, today.predicted, rtol=1e-6)
+    assert champion.card == today.card  # the old code's dict card, parsed: today's card

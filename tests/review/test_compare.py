@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from tests.review.cards import card_dict, model_card
 
+from bikecast.ml.card import ModelCard
 from bikecast.ml.metrics import regression_metrics
 from bikecast.review import compare, gitrev
 
@@ -58,15 +60,12 @@ def test_importance_shares_sum_to_one():
 
 def test_overlap_rows_counts_window_hours_seen_in_training():
     window = pd.Series(pd.date_range("2011-12-01", periods=48, freq="h", tz="UTC"))
-    assert (
-        compare.overlap_rows({"data_window": {"train_end": "2011-11-30T23:00:00+00:00"}}, window)
-        == 0
-    )
-    assert (
-        compare.overlap_rows({"data_window": {"train_end": "2011-12-01T09:00:00+00:00"}}, window)
-        == 10
-    )
-    assert compare.overlap_rows({}, window) is None
+
+    def seen(train_end: str) -> int:
+        return compare.overlap_rows(model_card(data_window={"train_end": train_end}), window)
+
+    assert seen("2011-11-30T23:00:00+00:00") == 0
+    assert seen("2011-12-01T09:00:00+00:00") == 10
 
 
 # --- where the base keeps its model ----------------------------------------------------------
@@ -215,11 +214,7 @@ def _window(rows: int = 96, seed: int = 0) -> compare.Window:
 
 
 def _scored(predicted, version="v1", train_end="2011-12-04T23:00:00+00:00") -> compare.Scored:
-    card = {
-        "version": version,
-        "feature_columns": ["hour"],
-        "data_window": {"train_end": train_end},
-    }
+    card = model_card(version=version, data_window={"train_end": train_end})
     return compare.Scored(
         np.asarray(predicted, dtype=float), card, {"hour": 2.0, "temp_c": 1.0}, "code"
     )
@@ -254,13 +249,14 @@ def test_result_scores_every_model_on_the_same_rows():
         "seasonal_naive",
         "hour_workingday_mean",
     }
-    assert res["verdict"] == "fail" and comparison.exit_code == compare.EXIT_FAIL
+    assert res["verdict"] == "fail" and comparison.exit_code == compare.EXIT_NO == 3
     assert res["deltas"]["absolute"]["rmsle"] == pytest.approx(
         res["models"]["challenger"]["rmsle"] - res["models"]["champion"]["rmsle"], abs=1e-4
     )
     assert res["window"]["rows"] == len(actual)
     assert (res["base"]["model_version"], res["current"]["model_version"]) == ("champ", "chall")
     assert res["base"]["window_rows_seen_in_training"] == 0
+    assert res["base"]["feature_columns"] == ["hour", "temp_c"]  # a list, as in the JSON
     assert list(comparison.predictions.columns) == [
         "timestamp", "hour", "actual",
         "champion", "challenger", "seasonal_naive", "hour_workingday_mean",
@@ -359,8 +355,10 @@ def test_a_change_of_grain_is_an_error_not_a_verdict():
     def scored(card):
         return Scored(np.zeros(1), card, {}, "src")
 
-    city, station = scored({"version": "a"}), scored({"grain": "station"})  # no key: city
-    check_same_grain(scored({"grain": "city"}), city, "base main")
+    old_city = {k: v for k, v in card_dict().items() if k != "grain"}  # no grain: city
+    city = scored(ModelCard.parse(old_city))
+    station = scored(model_card(grain="station", stations={}))
+    check_same_grain(scored(model_card(grain="city")), city, "base main")
     with pytest.raises(CompareError, match="base main has a city-grain model and the working "
                        "tree a station-grain one"):  # fmt: skip
         check_same_grain(station, city, "base main")

@@ -2,7 +2,7 @@
 
 Pulling new data is a reviewable one-line change of params.yaml. The scheduled retrain
 calls this first; when the source has nothing new it changes nothing and the command exits
-with NOTHING_NEW so the workflow can stop without opening a pull request.
+with EXIT_NO (bikecast.errors) so the workflow can stop without opening a pull request.
 
 - replay: as_of moves by `ingest.step`, never past the last timestamp of the file.
 - capital_bikeshare: as_of moves to the last complete hour both services can deliver.
@@ -19,8 +19,6 @@ import pandas as pd
 from bikecast import io
 from bikecast.config import ConfigError, Params, load_params
 from bikecast.data.schema import TIMEZONE, DataError, parse_timestamps, read_canonical
-
-NOTHING_NEW = 3  # exit status: the source has no hour after the current as_of
 
 
 @dataclass(frozen=True)

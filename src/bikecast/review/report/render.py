@@ -1,32 +1,14 @@
-"""The pull-request report: what a reviewer of a model change reads, in about a minute.
-
-Markdown for a PR comment (`cml comment update` uploads the PNGs it references by
-relative path): the gate verdict first, then champion vs challenger vs baselines on the
-same window, what changed (params, data window, drift, feature importance), two plots,
-and the rest in a collapsed <details> block. The numbers come from `compare`
-(metrics/compare.json), reused when it is for the same base and model, rerun otherwise.
-"""
+"""The report's Markdown (pure): verdict, metrics table, what changed, plots, details."""
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
-from bikecast import io, paths
-from bikecast.review import compare, gitrev
+from bikecast.review import compare
+from bikecast.review.report.context import Context
 
-log = logging.getLogger(__name__)
-
-DEFAULT_OUT = Path("reports/pr_report.md")
-DRIFT_METRICS = getattr(paths, "DRIFT_METRICS", Path("metrics/drift.json"))
-DRIFT_REPORT = getattr(paths, "DRIFT_REPORT", Path("reports/drift.html"))
 MODEL_LABELS = {
     "champion": "Champion",
     "challenger": "Challenger",
@@ -35,21 +17,6 @@ MODEL_LABELS = {
 }
 METRIC_LABELS = {"rmsle": "RMSLE (gate)", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "bias": "Bias"}
 BADGE = {compare.PASS: "✅ PASS", compare.FAIL: "❌ FAIL", compare.NO_BASE: "🆕 NO BASE"}
-
-
-@dataclass(frozen=True)
-class Context:
-    """Everything besides compare.json that the report shows; each part may be missing."""
-
-    params_diff: dict[str, dict[str, Any]] | None = None  # {"train.max_depth": {old, new}}
-    as_of: tuple[str | None, str | None] = (None, None)  # (base, current)
-    hours: tuple[int | None, int | None] = (None, None)  # valid hours ingested (base, current)
-    drift: dict[str, Any] | None = None
-    drift_link: str | None = None
-    images: dict[str, str] = field(default_factory=dict)  # {"pred_vs_actual": "x.png", ...}
-
-
-# --- pieces of text (pure) -----------------------------------------------------------------
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -281,167 +248,3 @@ def render(result: dict, context: Context) -> str:
         parts += [f"![Mean absolute error by hour of day]({context.images['error_by_hour']})", ""]
     parts.append(details_block(result))
     return "\n".join(parts) + "\n"
-
-
-# --- plots ---------------------------------------------------------------------------------
-
-
-def plot(predictions: pd.DataFrame, out_dir: Path, stem: str) -> dict[str, str]:
-    """Two PNGs beside the report; returns their names relative to it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    if "station_id" in predictions:  # station rows: plot the city's totals per hour
-        totals = predictions.drop(columns="station_id").groupby("timestamp", sort=True)
-        predictions = totals.sum().assign(hour=totals["hour"].first()).reset_index()
-    models = [m for m in ("champion", "challenger") if m in predictions]
-    colours = {"champion": "#1f77b4", "challenger": "#ff7f0e", "hour_workingday_mean": "#7f7f7f"}
-    stamps = pd.to_datetime(predictions["timestamp"], utc=True).dt.tz_convert("America/New_York")
-    names = {
-        "pred_vs_actual": f"{stem}_pred_vs_actual.png",
-        "error_by_hour": f"{stem}_error_by_hour.png",
-    }
-
-    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
-    ax.plot(stamps, predictions["actual"], color="black", linewidth=0.9, label="actual")
-    for m in models:
-        ax.plot(stamps, predictions[m], color=colours[m], linewidth=0.9, alpha=0.85, label=m)
-    ax.set_ylabel("rentals per hour")
-    ax.set_title("Predicted vs actual, test window (DC local time)")
-    ax.legend(loc="upper left", ncol=3, fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    io.write_with(out_dir / names["pred_vs_actual"], lambda p: fig.savefig(p, format="png"))
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(10, 3.2), dpi=100)
-    for m in [*models, "hour_workingday_mean"]:
-        if m not in predictions:
-            continue
-        mae = (predictions[m] - predictions["actual"]).abs().groupby(predictions["hour"]).mean()
-        style = "--" if m == "hour_workingday_mean" else "-"
-        ax.plot(
-            mae.index, mae.to_numpy(), style, marker="o", markersize=3, color=colours[m], label=m
-        )
-    ax.set_xticks(range(24))
-    ax.set_xlabel("hour of day (DC local time)")
-    ax.set_ylabel("mean absolute error")
-    ax.set_title("Error by hour of day, test window")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    io.write_with(out_dir / names["error_by_hour"], lambda p: fig.savefig(p, format="png"))
-    plt.close(fig)
-    return names
-
-
-# --- gathering the context (I/O) -----------------------------------------------------------
-
-
-def params_diff(root: Path, sha: str) -> dict[str, dict[str, Any]] | None:
-    """`dvc params diff <sha>` against the working tree, through the DVC API."""
-    from dvc.exceptions import DvcException
-    from dvc.repo import Repo
-
-    try:
-        with Repo(str(root)) as repo:
-            diff = repo.params.diff(a_rev=sha, b_rev="workspace")
-    except DvcException as exc:
-        log.warning("report: dvc params diff failed: %s", exc)
-        return None
-    return {
-        key: change
-        for changes in (diff.get("diff") or {}).values()
-        for key, change in changes.items()
-    }
-
-
-def _yaml_at(text: str | None) -> dict:
-    try:
-        loaded = yaml.safe_load(text or "")
-    except yaml.YAMLError:
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _valid_rows(text: str | None) -> int | None:
-    try:
-        value = json.loads(text or "null")
-    except json.JSONDecodeError:
-        return None
-    rows = value.get("valid_rows") if isinstance(value, dict) else None
-    return rows if isinstance(rows, int) else None
-
-
-def gather(root: Path, result: dict, out: Path, images: dict[str, str]) -> Context:
-    sha = result["base"]["sha"]
-    old_params = _yaml_at(gitrev.show(sha, str(paths.PARAMS), root))
-    new_params = _yaml_at((root / paths.PARAMS).read_text())
-    validate_now = root / paths.VALIDATE_METRICS
-    drift_path = root / DRIFT_METRICS
-    drift = None
-    if drift_path.is_file():
-        try:
-            drift = json.loads(drift_path.read_text())
-        except json.JSONDecodeError:
-            log.warning("report: %s is not valid JSON; drift left out", DRIFT_METRICS)
-    link = None
-    if drift is not None and (root / DRIFT_REPORT).is_file():
-        link = os.path.relpath(root / DRIFT_REPORT, out.parent.resolve())
-    return Context(
-        params_diff=params_diff(root, sha),
-        as_of=(
-            (old_params.get("ingest") or {}).get("as_of"),
-            (new_params.get("ingest") or {}).get("as_of"),
-        ),
-        hours=(
-            _valid_rows(gitrev.show(sha, str(paths.VALIDATE_METRICS), root)),
-            _valid_rows(validate_now.read_text() if validate_now.is_file() else None),
-        ),
-        drift=drift,
-        drift_link=link,
-        images=images,
-    )
-
-
-def load_or_compare(base: str | None, root: Path, allow_stale: bool) -> tuple[dict, pd.DataFrame]:
-    """compare's outputs when they are for this base, HEAD and model; otherwise compare now."""
-    from bikecast.ml.model import load_card
-
-    rev = base or gitrev.default_base(root)
-    sha = gitrev.resolve(rev, root)
-    result_path, table_path = root / compare.COMPARE_METRICS, root / compare.COMPARE_PREDICTIONS
-    if result_path.is_file() and table_path.is_file():
-        try:
-            result = json.loads(result_path.read_text())
-            same = (
-                result["base"]["sha"] == sha
-                and result["current"]["sha"] == gitrev.head(root)
-                and result["current"]["model_version"]
-                == load_card(root / paths.MODEL_META).get("version")
-            )
-        except (json.JSONDecodeError, KeyError, TypeError):
-            same = False
-        if same:
-            log.info("report: reusing %s (same base, HEAD and model)", compare.COMPARE_METRICS)
-            return result, pd.read_csv(table_path)
-    comparison = compare.run(rev, root, allow_stale=allow_stale)
-    return comparison.result, comparison.predictions
-
-
-def run(
-    base: str | None = None,
-    out: Path = DEFAULT_OUT,
-    root: Path = Path("."),
-    allow_stale: bool = False,
-) -> dict:
-    """Write the Markdown report and its PNGs; return compare's result."""
-    root = root.resolve()
-    out = out if out.is_absolute() else root / out
-    result, predictions = load_or_compare(base, root, allow_stale)
-    images = plot(predictions, out.parent, out.stem)
-    text = render(result, gather(root, result, out, images))
-    io.write_text(text, out)
-    log.info("report: %s (%s) → %s", result["verdict"], result["reason"], out)
-    return result
