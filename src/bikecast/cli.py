@@ -16,7 +16,7 @@ from typing import Annotated, TypeVar
 import typer
 
 from bikecast import paths
-from bikecast.errors import BikecastError
+from bikecast.errors import EXIT_ERROR, BikecastError
 
 app = typer.Typer(
     help="bikecast: hourly bike-demand forecasting, retrained and shipped through git.",
@@ -50,7 +50,7 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except BikecastError as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
+            raise typer.Exit(EXIT_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -116,7 +116,7 @@ def evaluate(params: ParamsOption = paths.PARAMS) -> None:
     stage.run(_params(params))
 
 
-# --- GitOps helpers the workflows call (logic lives in bikecast/gitops.py) ------------------
+# --- GitOps helpers the workflows call (logic lives in bikecast/gitops/) -------------------
 GithubOutput = Annotated[
     Path | None,
     typer.Option(
@@ -274,7 +274,7 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, log_config=None)
 
 
-# --- model-change review: champion vs challenger, and the PR report (bikecast/compare.py) -----
+# --- model-change review: champion vs challenger, and the PR report (bikecast/review/) ------
 BaseOption = Annotated[
     str | None,
     typer.Option(
