@@ -61,7 +61,8 @@ def compute_phases(work: Path) -> dict[str, float]:
 
     from bikecast import io
     from bikecast.config import load_params
-    from bikecast.ml.drift import banner_html, evidently_scores, prepare, summarise, with_banner
+    from bikecast.ml.drift import prepare, summarise
+    from bikecast.ml.drift_report import banner_html, evidently_scores, with_banner
     from bikecast.ml.model import load_model, predict_features
 
     cwd = os.getcwd()

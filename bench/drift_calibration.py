@@ -18,7 +18,7 @@ import pandas as pd
 from bikecast.config import load_params
 from bikecast.data.schema import TIMEZONE, read_canonical
 from bikecast.data.validation import validate_frame
-from bikecast.ml.drift import measure
+from bikecast.ml.drift_report import measure
 from bikecast.stages.features import feature_table
 
 ROOT = Path(__file__).resolve().parents[1]

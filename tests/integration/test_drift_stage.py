@@ -15,7 +15,7 @@ from tests.conftest import run
 from bikecast.config import DriftParams, load_params
 from bikecast.data.schema import TIMEZONE, read_canonical
 from bikecast.data.validation import validate_frame
-from bikecast.ml.drift import measure
+from bikecast.ml.drift_report import measure
 from bikecast.ml.features import FEATURE_COLUMNS
 from bikecast.ml.model import load_model
 from bikecast.stages.features import feature_table

@@ -1,4 +1,5 @@
-"""bikecast.ml.drift: reference choice, summary, retrain rule, HTML banner (no Evidently here)."""
+"""bikecast.ml.drift (reference choice, summary, retrain rule) and the page helpers of
+bikecast.ml.drift_report (banner, stable ids): no Evidently here."""
 
 from __future__ import annotations
 
@@ -13,18 +14,8 @@ import pytest
 
 from bikecast.config import ConfigError, DriftParams
 from bikecast.data.schema import DataError
-from bikecast.ml.drift import (
-    PREDICTION,
-    RANDOM_IDS,
-    TARGET,
-    Score,
-    banner_html,
-    prepare,
-    select_reference,
-    stable_ids,
-    summarise,
-    with_banner,
-)
+from bikecast.ml.drift import PREDICTION, TARGET, Score, prepare, select_reference, summarise
+from bikecast.ml.drift_report import RANDOM_IDS, banner_html, stable_ids, with_banner
 from bikecast.ml.features import FEATURE_COLUMNS
 
 TESTED = [c for c in FEATURE_COLUMNS if c not in DriftParams().exclude]
@@ -266,7 +257,7 @@ def test_light_modules_do_not_import_evidently():
     """Evidently costs ~8 s to import: the CLI, the model (and so the API) must not pay it."""
     code = (
         "import sys, bikecast.cli, bikecast.ml.model, bikecast.serve, bikecast.config, "
-        "bikecast.ml.drift, bikecast.stages.drift\n"
+        "bikecast.ml.drift, bikecast.ml.drift_report, bikecast.stages.drift\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'evidently'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

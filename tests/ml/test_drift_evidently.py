@@ -1,4 +1,4 @@
-"""bikecast.ml.drift.measure through real Evidently, on windows of the real seed.
+"""bikecast.ml.drift_report.measure through real Evidently, on windows of the real seed.
 
 Seasonality: a summer window against a winter one must be flagged; two adjacent weeks of
 similar weather must not. Bad input: an empty window, a column all missing, a constant
@@ -17,7 +17,8 @@ import pytest
 from bikecast.config import DriftParams, load_params
 from bikecast.data.schema import TIMEZONE, DataError, read_canonical
 from bikecast.data.validation import validate_frame
-from bikecast.ml.drift import RANDOM_IDS, TARGET, evidently_scores, measure, prepare
+from bikecast.ml.drift import TARGET, prepare
+from bikecast.ml.drift_report import RANDOM_IDS, evidently_scores, measure
 from bikecast.ml.features import FEATURE_COLUMNS
 from bikecast.stages.features import feature_table
 from bikecast.stages.split import split_by_time

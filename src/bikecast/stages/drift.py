@@ -12,7 +12,7 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
-from bikecast.ml.drift import measure
+from bikecast.ml.drift_report import measure
 from bikecast.ml.features import city_totals
 from bikecast.ml.model import load_model, predict_features
 
