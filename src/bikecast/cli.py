@@ -376,6 +376,44 @@ def tune(
     typer.echo(f"best CV RMSLE {best['rmsle']} with {best['params']} (all results: {out})")
 
 
+@app.command()
+@user_errors
+def backtest(
+    params: ParamsOption = paths.PARAMS,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First origin (ISO-8601 with offset). Default: end - 26 weeks."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last hour forecast (ISO-8601 with offset). Default: as_of.")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Metrics to write.")] = paths.BACKTEST_METRICS,
+    plot: Annotated[Path, typer.Option(help="Plot to write (PNG).")] = paths.BACKTEST_PLOT,
+) -> None:
+    """Replay the retrain loop: at each ingest.step origin fit the served model as the
+    pipeline would, forecast the next step; beside it a model never retrained and the
+    baselines. Reads data/features/ (run `dvc repro features` first)."""
+    import pandas as pd
+
+    from bikecast import io
+    from bikecast.config import parse_timestamp
+    from bikecast.ml import backtest as replay
+
+    settings = _params(params)
+    last = parse_timestamp(end, "--end") if end else settings.ingest.as_of_utc
+    first = parse_timestamp(start, "--start") if start else replay.default_start(last)
+    result = replay.run_backtest(pd.read_parquet(paths.FEATURES), settings, first, last)
+    io.write_json(result.result, out)
+    replay.plot(result.steps, plot)
+    overall = result.result["overall"]
+    typer.echo(
+        f"{result.result['span']['origins']} origins: served RMSLE {overall['served']['rmsle']}, "
+        f"never retrained {overall['never_retrained']['rmsle']}, hour x working-day mean "
+        f"{overall['hour_workingday_mean']['rmsle']}; bias {overall['served']['bias']} "
+        f"rentals/h ({out}, {plot})"
+    )
+
+
 @app.command("synth-stations")
 @user_errors
 def synth_stations(

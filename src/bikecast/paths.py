@@ -23,3 +23,5 @@ RESIDUALS_PLOT = Path("metrics/plots/residuals_by_hour.csv")
 DRIFT_REPORT = Path("reports/drift.html")
 DRIFT_METRICS = Path("metrics/drift.json")
 PARAMS = Path("params.yaml")
+BACKTEST_METRICS = Path("metrics/backtest.json")  # `bikecast backtest`, not a DVC stage
+BACKTEST_PLOT = Path("reports/backtest.png")

@@ -99,3 +99,22 @@ def test_bad_params_fail_clearly_without_a_traceback(clone_pipeline_repo):
     proc = run(["bikecast", "ingest"], repo, check=False)
     assert proc.returncode == 1
     assert "ingest.source" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_backtest_command_replays_the_loop_on_the_pipelines_features(clone_pipeline_repo):
+    repo = clone_pipeline_repo
+    proc = run(
+        [
+            "bikecast", "backtest",
+            "--start", "2011-11-01T00:00:00-04:00", "--end", "2011-11-15T00:00:00-05:00",
+        ],
+        repo,
+    )  # fmt: skip
+    assert proc.stdout.startswith("2 origins: served RMSLE")
+    result = json.loads((repo / "metrics/backtest.json").read_text())
+    assert result["span"]["origins"] == 2
+    assert 300 < result["span"]["hours"] <= 2 * 7 * 24  # the seed misses a few hours
+    assert (repo / "reports/backtest.png").stat().st_size > 0
+    # a command, not a stage: the pipeline and git stay as they were
+    assert json.loads(run(["dvc", "status", "--json"], repo).stdout) == {}
+    run(["git", "check-ignore", "metrics/backtest.json", "reports/backtest.png"], repo)
