@@ -231,16 +231,27 @@ def outcome(
 
 @app.command("advance")
 @user_errors
-def advance_cmd(params: ParamsOption = paths.PARAMS) -> None:
-    """Move ingest.as_of in params.yaml to what the source can deliver.
+def advance_cmd(
+    params: ParamsOption = paths.PARAMS,
+    now: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BIKECAST_NOW",
+            help="The run's time, ISO-8601 with an offset (tests, or redoing a past run). "
+            "Default: the clock.",
+        ),
+    ] = None,
+) -> None:
+    """Move ingest.as_of in params.yaml to what the source can deliver at the run's time.
 
     Exit 0: moved (old and new window printed); 3: nothing new, params.yaml unchanged;
-    1: error. replay moves by ingest.step up to the end of the file.
+    1: error. replay follows its clock (ingest.replay_started, replay_from): the last
+    ingest.step boundary it has reached, up to the end of the file.
     """
     from bikecast.errors import EXIT_NO
     from bikecast.gitops import advance
 
-    result = advance.run(params)
+    result = advance.run(params, now=advance.parse_now(now))
     typer.echo(result.describe())
     if not result.changed:
         raise typer.Exit(EXIT_NO)

@@ -81,12 +81,22 @@ class IngestParams(_Section):
     path: str = "data/seed/bikeshare_dc_2011.csv.gz"
     as_of: str
     step: str = "7D"
+    # replay's simulated clock (bikecast.gitops.advance): at the real time replay_started
+    # its data time was replay_from; from then on it reveals the file at real speed.
+    replay_started: str = "2026-11-30T06:00:00Z"
+    replay_from: str = "2011-12-31T23:00:00-05:00"
     capital_bikeshare: CapitalBikeshareParams = Field(default_factory=CapitalBikeshareParams)
 
     @field_validator("as_of")
     @classmethod
     def _as_of_is_timestamp(cls, value: str) -> str:
         parse_timestamp(value, "ingest.as_of")
+        return value
+
+    @field_validator("replay_started", "replay_from")
+    @classmethod
+    def _clock_is_timestamp(cls, value: str) -> str:
+        parse_timestamp(value)  # the error's location names the key
         return value
 
     @field_validator("step")
@@ -103,6 +113,14 @@ class IngestParams(_Section):
     @property
     def as_of_utc(self) -> pd.Timestamp:
         return parse_timestamp(self.as_of, "ingest.as_of")
+
+    @property
+    def replay_started_utc(self) -> pd.Timestamp:
+        return parse_timestamp(self.replay_started, "ingest.replay_started")
+
+    @property
+    def replay_from_utc(self) -> pd.Timestamp:
+        return parse_timestamp(self.replay_from, "ingest.replay_from")
 
 
 class ValidateParams(_Section):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from tests.e2e.harness.loop import run_loop
 
-# ~4 min on a quiet 2-core machine; the bound is for a busy one
+# ~5 min on a quiet 2-core machine; the bound is for a busy one
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
@@ -21,14 +21,14 @@ def loop(tmp_path_factory):
 def test_retrain_opens_a_pr_on_a_dated_branch(loop):
     step1 = loop["step1"]
     assert step1["advance"] == {"new_data": "true"}
-    assert step1["info"]["branch"] == "retrain/2011-12-24"
-    assert step1["info"]["as_of"] == "2011-12-24T23:00:00-05:00"
+    assert step1["info"]["branch"] == "retrain/2011-12-17"
+    assert step1["info"]["as_of"] == "2011-12-17T23:00:00-05:00"
     assert step1["pr"]["pull-request-operation"] == "created"
     assert step1["compare"] == {"gate_pass": "true"}
     assert step1["info"]["model_version"] != loop["v0"]
     first = loop["prs"][0]
-    assert first["branch"] == "retrain/2011-12-24" and first["state"] == "merged"
-    assert "retrain/2011-12-24" in first["title"] or "2011-12-24" in first["title"]
+    assert first["branch"] == "retrain/2011-12-17" and first["state"] == "merged"
+    assert "retrain/2011-12-17" in first["title"] or "2011-12-17" in first["title"]
     assert first["body"].strip(), "the PR body is the report"
 
 
@@ -50,11 +50,39 @@ def test_fresh_clone_pulls_exactly_the_merged_model_and_serves_it(loop):
     assert f"serves model {merged_version}" in output
 
 
-def test_second_retrain_after_the_merge(loop):
+def test_a_failed_gate_opens_the_pr_fails_the_run_and_leaves_main_alone(loop):
+    failed = loop["failed_gate"]
+    outputs = failed["outputs"]
+    assert outputs["advance"] == {"new_data": "true"}
+    assert outputs["info"]["branch"] == "retrain/2011-12-24"
+    assert outputs["compare"] == {"gate_pass": "false"}
+    assert outputs["pr"]["pull-request-operation"] == "created"  # the report, for review
+    assert failed["failure"]["step"] == "Fail the run when the gate fails"
+    assert failed["failure"]["code"] != 0 and "Gate failed" in failed["failure"]["output"]
+    assert failed["main_as_of"] == "2011-12-17T23:00:00-05:00"  # not merged
+    pr = next(pr for pr in loop["prs"] if pr["branch"] == "retrain/2011-12-24")
+    assert pr["state"] == "open"
+
+
+def test_after_a_failed_gate_the_next_retrain_moves_on_passes_and_is_merged(loop):
+    """From main's week-1 window straight to week 3's: the unmerged week 2 is not rebuilt
+    (the same window would build the same model and fail again, every week)."""
     step2 = loop["step2"]
     assert step2["info"]["branch"] == "retrain/2011-12-31"
+    assert (
+        "old window: 2011-01-01T00:00:00-05:00 .. 2011-12-17T23:00:00-05:00"
+        in (loop["step2_advance"])
+    )
+    assert (
+        "new window: 2011-01-01T00:00:00-05:00 .. 2011-12-31T23:00:00-05:00 (+336 h)"
+        in (loop["step2_advance"])
+    )
+    assert step2["compare"] == {"gate_pass": "true"}
     assert step2["pr"]["pull-request-operation"] == "created"
     assert step2["info"]["model_version"] not in (loop["v0"], loop["released"])
+    assert step2["info"]["model_version"] != loop["failed_gate"]["outputs"]["info"]["model_version"]
+    pr = next(pr for pr in loop["prs"] if pr["branch"] == "retrain/2011-12-31")
+    assert pr["state"] == "merged"
 
 
 def test_no_new_data_opens_nothing(loop):
@@ -64,7 +92,11 @@ def test_no_new_data_opens_nothing(loop):
     assert "Open or update the PR" in step3["skipped"]
     assert "Push artifacts to the DVC remote" in step3["skipped"]
     assert loop["step3_new_branches"] == []
-    assert [pr["branch"] for pr in loop["prs"]] == ["retrain/2011-12-24", "retrain/2011-12-31"]
+    assert [(pr["branch"], pr["state"]) for pr in loop["prs"]] == [
+        ("retrain/2011-12-17", "merged"),
+        ("retrain/2011-12-24", "open"),  # the failed gate's, left for people to close
+        ("retrain/2011-12-31", "merged"),
+    ]
 
 
 def test_killed_retrain_leaves_nothing_behind_and_a_rerun_completes(loop):
@@ -88,7 +120,7 @@ def test_s3_down_during_push_fails_before_any_pr_and_a_rerun_recovers(loop):
     failure = faults["push_failure"]
     assert failure["step"] == "Push artifacts to the DVC remote" and failure["code"] != 0
     assert "127.0.0.1" in failure["output"] or "connect" in failure["output"].lower()
-    assert faults["after_push_failure"] == {"new_branches": [], "prs": 1}
+    assert faults["after_push_failure"] == {"new_branches": [], "new_prs": 0}
     assert faults["outputs"]["info"]["branch"] == "retrain/2011-12-31"
 
 

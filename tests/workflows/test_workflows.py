@@ -201,6 +201,21 @@ def test_every_bikecast_command_and_option_a_workflow_calls_exists():
                 assert token.split("=")[0] in options, f"{where}: no option {token}"
 
 
+def test_retrain_advances_by_the_runners_clock():
+    """A failed gate must not stall the replay: `bikecast advance` takes the run's time
+    from the runner's clock, so no workflow may pin it (the e2e loop sets BIKECAST_NOW)."""
+    advances = [
+        argv
+        for wf, _, _, step in all_steps()
+        if wf == "retrain.yml"
+        for argv in bikecast_calls(step.get("run", ""))
+        if argv[:1] == ["advance"]
+    ]
+    assert advances == [["advance"]]
+    for path in workflow_files():
+        assert "BIKECAST_NOW" not in path.read_text(), path.name
+
+
 def test_dvc_subcommands_the_workflows_call_exist():
     subs = {
         shlex.split(line)[shlex.split(line).index("dvc") + 1]

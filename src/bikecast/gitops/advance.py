@@ -4,8 +4,22 @@ Pulling new data is a reviewable one-line change of params.yaml. The scheduled r
 calls this first; when the source has nothing new it changes nothing and the command exits
 with EXIT_NO (bikecast.errors) so the workflow can stop without opening a pull request.
 
-- replay: as_of moves by `ingest.step`, never past the last timestamp of the file.
-- capital_bikeshare: as_of moves to the last complete hour both services can deliver.
+Both sources answer "what is there as of the run's time `now`", never "main's as_of plus a
+step": a retrain whose gate fails is not merged, so main's as_of stays where it was, and a
+rule counted from it would rebuild the same window (the same model, the same failure) at
+every scheduled run. Asked by time, the next run moves on to newer data, as a live feed
+does, and its window still holds the failed one's hours.
+
+- capital_bikeshare: the last complete hour both services can deliver at `now`.
+- replay: a simulated clock that reveals the file at real speed. At the real time
+  `ingest.replay_started` its data time was `ingest.replay_from`; at `now` it has reached
+  the step boundary `replay_from + k * ingest.step`, k = whole steps elapsed since
+  `replay_started`. as_of moves to that boundary, never past the file's last hour.
+
+Either way as_of never moves back (a window edited ahead of the clock waits for it), and
+two runs in the same step reach the same window (a rerun updates the same PR). The clock
+lives in params.yaml, not in git: no branch or PR has to survive for the next run to know
+where the replay is, and `now` is the only input besides main's params.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ from pathlib import Path
 import pandas as pd
 
 from bikecast import io
-from bikecast.config import ConfigError, Params, load_params
+from bikecast.config import ConfigError, IngestParams, Params, load_params, parse_timestamp
 from bikecast.data.schema import TIMEZONE, DataError, parse_timestamps, read_canonical
 
 
@@ -27,6 +41,7 @@ class Advance:
     start: pd.Timestamp | None  # first hour of the window, when known cheaply
     old: pd.Timestamp
     new: pd.Timestamp
+    clock: str = ""  # where the replay's clock stands at the run's time
 
     @property
     def changed(self) -> bool:
@@ -40,6 +55,8 @@ class Advance:
             lines.append(f"new window: {first} .. {format_as_of(self.new)} (+{hours:g} h)")
         else:
             lines.append(f"nothing new from {self.source}: ingest.as_of unchanged")
+        if self.clock:
+            lines.append(self.clock)
         return "\n".join(lines)
 
 
@@ -48,15 +65,38 @@ def format_as_of(ts: pd.Timestamp) -> str:
     return ts.tz_convert(TIMEZONE).isoformat()
 
 
+def replay_clock(ingest: IngestParams, now: pd.Timestamp) -> pd.Timestamp:
+    """The last step boundary the replay's clock has reached at `now` (may be before
+    replay_from when `now` is before replay_started)."""
+    step = pd.Timedelta(ingest.step)
+    elapsed = now.tz_convert("UTC") - ingest.replay_started_utc
+    return ingest.replay_from_utc + (elapsed // step) * step
+
+
+def parse_now(value: str | None) -> pd.Timestamp | None:
+    """`--now` / BIKECAST_NOW: an ISO-8601 time with an offset; None: the clock."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_timestamp(value, "--now")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def next_as_of(params: Params, now: pd.Timestamp | None = None) -> Advance:
-    """Where the window could move to now; `new == old` when there is nothing new."""
+    """Where the window can move to at `now` (default: the clock); `new == old` when there
+    is nothing new."""
     ingest = params.ingest
     old = ingest.as_of_utc
     if ingest.source == "replay":
         stamps = parse_timestamps(read_canonical(ingest.path)["timestamp"]).dropna()
         if stamps.empty:
             raise DataError(f"{ingest.path}: no row has a parseable timestamp")
-        target = min(old + pd.Timedelta(ingest.step), stamps.max())
+        at = pd.Timestamp.now(tz="UTC") if now is None else now
+        reached = replay_clock(ingest, at)
+        when = f"{at.tz_convert('UTC'):%Y-%m-%dT%H:%MZ}"
+        clock = f"replay clock: at {when} it has reached {format_as_of(reached)}"
+        target = min(reached, stamps.max())
         start = stamps.min()
     else:
         from bikecast.data.sources import capital_bikeshare
@@ -64,7 +104,8 @@ def next_as_of(params: Params, now: pd.Timestamp | None = None) -> Advance:
         available = capital_bikeshare.available_until(ingest, now=now)
         target = available if available is not None else old
         start = capital_bikeshare.first_hour(pd.Period(ingest.capital_bikeshare.start, "M"))
-    return Advance(ingest.source, start, old, max(old, target))
+        clock = ""
+    return Advance(ingest.source, start, old, max(old, target), clock)
 
 
 AS_OF_LINE = re.compile(

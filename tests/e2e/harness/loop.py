@@ -3,16 +3,21 @@ against a bare git repository as `origin` and a real S3 server (moto) on 127.0.0
 DVC remote. tests/e2e/test_gitops_loop.py runs `run_loop` once and asserts on what it saw;
 scripts/e2e_loop.py runs it by hand.
 
-1. origin: this repository with the replay window two weeks before the end of the seed,
-   trained and pushed (dvc push to S3, git push to the bare origin).
-2. retrain step 1: a fresh clone runs retrain.yml's job step by step; `uses:` steps are
+1. origin: this repository with the replay window three weeks before the end of the seed
+   and the replay's clock started there, trained and pushed (dvc push to S3, git push to
+   the bare origin).
+2. retrain, week 1: a fresh clone runs retrain.yml's job step by step; `uses:` steps are
    emulated (checkout = the clone, create-pull-request = commit + push of retrain/<date>),
-   `run:` steps run as written with `uv run` mapped onto this venv.
+   `run:` steps run as written with `uv run` mapped onto this venv. Each run's time is
+   the Monday cron's of its week (BIKECAST_NOW; a runner uses its clock).
 3. merge the retrain branch into main in origin; a fresh clone pulls the model named in
    dvc.lock from S3 with release.yml's own steps, `bikecast serve` serves it and
    release.yml's smoke step checks GET /model reports that version.
-4. retrain step 2 (with faults: killed mid-repro, S3 down during the push), then a step
-   with no new data, which opens nothing.
+4. week 2: a retrain whose challenger is made worse fails the gate: its PR is opened,
+   the run fails, nobody merges it, so main keeps week 1's window.
+5. week 3 (with faults: killed mid-repro, S3 down during the push): the retrain moves on
+   from main past the unmerged window, passes and is merged; week 4 has no new data and
+   opens nothing.
 
 Only the S3 server's address is local: the remote itself is configured the way a user
 configures a real bucket (url committed in .dvc/config, endpoint in .dvc/config.local).
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 from tests.e2e.harness import ROOT
 from tests.e2e.harness.github import mark_merged, read_prs
@@ -48,7 +54,15 @@ from tests.e2e.harness.s3 import BUCKET, PREFIX, REGION, S3
 from tests.e2e.harness.workflow import CONTEXT, Job, StepFailed, job_steps, step_named
 
 BIN = Path(sys.executable).parent  # this venv: bikecast, dvc
-START_AS_OF = "2011-12-17T23:00:00-05:00"  # two 7-day steps before the seed's last hour
+START_AS_OF = "2011-12-10T23:00:00-05:00"  # three 7-day steps before the seed's last hour
+# the replay's clock read START_AS_OF at this real time (a Monday)
+CLOCK_STARTED = pd.Timestamp("2024-01-01T06:00:00Z")
+CRON_DELAY = pd.Timedelta("17min")  # retrain.yml runs Mondays at 06:17 UTC
+
+
+def scheduled(week: int) -> str:
+    """The time of the scheduled retrain `week` weeks after the replay's clock started."""
+    return (CLOCK_STARTED + pd.Timedelta(weeks=week) + CRON_DELAY).isoformat()
 
 
 def copy_sources(dest: Path) -> None:
@@ -143,7 +157,13 @@ class Loop:
         copy_sources(seed)
         params_path = seed / "params.yaml"
         params = yaml.safe_load(params_path.read_text())
-        params["ingest"].update(source="replay", as_of=START_AS_OF, step="7D")
+        params["ingest"].update(
+            source="replay",
+            as_of=START_AS_OF,
+            step="7D",
+            replay_started=CLOCK_STARTED.isoformat(),
+            replay_from=START_AS_OF,
+        )
         params["train"].update(self.train_overrides)
         # the loop is about plumbing, not model quality: let every retrain pass the gate
         params.setdefault("gate", {})["tolerance"] = 1.0
@@ -164,17 +184,24 @@ class Loop:
         sh(["git", "push", "-q", "origin", "main"], seed, env)
         return json.loads((seed / "models" / "model.json").read_text())["version"]
 
-    def start_job(self, name: str, **context: str) -> Job:
-        """A job about to run in a fresh clone of origin, as a GitHub runner would."""
+    def start_job(self, name: str, week: int | None = None, **context: str) -> Job:
+        """A job about to run in a fresh clone of origin, as a GitHub runner would; `week`:
+        it runs at that week's scheduled time (what `bikecast advance` takes as now)."""
         self.runs += 1
         context = {**CONTEXT, "github.run_id": str(self.runs), **context}
-        return Job(self.clone(name), self.env(), context=context)
+        env = self.env() if week is None else self.env(BIKECAST_NOW=scheduled(week))
+        return Job(self.clone(name), env, context=context)
 
-    def retrain(self, name: str, before: Callable[[str], None] | None = None) -> Job:
+    def retrain(self, name: str, week: int, before: Callable[[str], None] | None = None) -> Job:
         """retrain.yml's job, every step, in a fresh clone of origin."""
-        job = self.start_job(name)
+        job = self.start_job(name, week)
         job.run(job_steps("retrain.yml", "retrain"), before=before)
         return job
+
+    def main_as_of(self) -> str:
+        """ingest.as_of on origin's main: the window of the model people get."""
+        text = sh(["git", "show", "main:params.yaml"], self.origin, self.env()).stdout
+        return yaml.safe_load(text)["ingest"]["as_of"]
 
     def pr_report(self, name: str, branch: str, number: str, until: str | None = None) -> Job:
         """pr-report.yml's job on the PR branch (GitHub checks out the PR's head), up to and
@@ -249,7 +276,42 @@ class Loop:
         S3.release_auth()
 
 
-def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
+def step_output(job: Job, name: str) -> str:
+    """What a step of the job printed (its last run)."""
+    return dict((step, output) for step, _, output in job.log)[name]
+
+
+def retrain_failing_gate(loop: Loop, name: str, week: int) -> dict[str, Any]:
+    """A scheduled retrain whose challenger is worse than main's model: one tree instead of
+    the loop's 150, set in the clone before `dvc repro` (the PR shows that change), so it
+    fails the gate even at the loop's tolerance of 1.0. The PR opens with the report, the
+    run fails on the gate, and nobody merges it."""
+    job = loop.start_job(name, week)
+
+    def worse_challenger(step: str) -> None:
+        if step == "Reproduce the pipeline":
+            path = job.workdir / "params.yaml"
+            params = yaml.safe_load(path.read_text())
+            params["train"]["n_estimators"] = 1
+            path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+    try:
+        job.run(job_steps("retrain.yml", "retrain"), before=worse_challenger)
+    except StepFailed as failed:
+        failure = {"step": failed.step, "code": failed.code, "output": failed.output}
+    else:
+        raise RuntimeError("a retrain with a one-tree challenger passed the gate")
+    return {
+        "outputs": job.outputs,
+        "failure": failure,
+        "advance": step_output(job, "Advance the data window"),
+        "compare": step_output(job, "Compare with main"),
+        "main_as_of": loop.main_as_of(),
+        "seconds": job.seconds,
+    }
+
+
+def retrain_with_faults(loop: Loop, name: str, week: int) -> dict[str, Any]:
     """A retrain that is killed mid-repro (with a second repro racing it), rerun, loses
     its S3 endpoint during `dvc push`, and is rerun again once S3 is back."""
     seen: dict[str, Any] = {}
@@ -257,12 +319,14 @@ def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
     names = [step.get("name") for step in steps]
     at_repro = names.index("Reproduce the pipeline")
     at_push = names.index("Push artifacts to the DVC remote")
-    job = loop.start_job(name)
+    job = loop.start_job(name, week)
     job.run(steps[:at_repro])
+    seen["advance"] = step_output(job, "Advance the data window")
     lock = job.workdir / "dvc.lock"
     lock_before = lock.read_text()
     keys_before = loop.s3.keys()
     branches_before = loop.branches()
+    prs_before = len(loop.prs())
 
     first = job.start_script(steps[at_repro]["run"])
     wait_for(lambda: lock.read_text() != lock_before or first.poll() is not None, "a stage")
@@ -295,7 +359,7 @@ def retrain_with_faults(loop: Loop, name: str) -> dict[str, Any]:
         raise RuntimeError(f"{names[at_push]!r} succeeded with the S3 endpoint down")
     seen["after_push_failure"] = {
         "new_branches": sorted(loop.branches() - branches_before),
-        "prs": len(loop.prs()),
+        "new_prs": len(loop.prs()) - prs_before,
     }
     loop.s3.start()  # same port, same bucket: the store came back
     job.run(steps[at_push:])
@@ -346,7 +410,7 @@ def run_loop(
     try:
         seen["v0"] = loop.setup()
         mark(f"origin ready: main has model {seen['v0']}")
-        job1 = loop.retrain("retrain-1")
+        job1 = loop.retrain("retrain-1", week=1)
         seen["step1"] = job1.outputs
         seen["seconds"]["retrain-1"] = job1.seconds
         branch1 = job1.outputs["info"]["branch"]
@@ -375,16 +439,24 @@ def run_loop(
         if faults:
             seen["credentials"] = credential_faults(loop)
             mark("wrong credentials fail clearly")
-            step2 = retrain_with_faults(loop, "retrain-2")
+        failed = retrain_failing_gate(loop, "retrain-failing", week=2)
+        seen["failed_gate"] = failed
+        seen["seconds"]["retrain-failing"] = failed["seconds"]
+        mark(f"a worse challenger failed the gate; {failed['outputs']['info']['branch']} unmerged")
+        if faults:
+            step2 = retrain_with_faults(loop, "retrain-2", week=3)
             seen["faults"] = step2
             seen["step2"] = step2["outputs"]
+            seen["step2_advance"] = step2["advance"]
             seen["seconds"]["retrain-2"] = step2["seconds"]
         else:
-            seen["step2"] = loop.retrain("retrain-2").outputs
-        mark(f"retrain 2 opened a PR on {seen['step2']['info']['branch']}")
+            job2 = loop.retrain("retrain-2", week=3)
+            seen["step2"] = job2.outputs
+            seen["step2_advance"] = step_output(job2, "Advance the data window")
+        mark(f"retrain 2 moved on and opened a PR on {seen['step2']['info']['branch']}")
         loop.merge(seen["step2"]["info"]["branch"])
         before = loop.branches()
-        job3 = loop.retrain("retrain-3")
+        job3 = loop.retrain("retrain-3", week=4)
         seen["step3"] = {"outputs": job3.outputs, "ran": job3.ran, "skipped": job3.skipped}
         seen["step3_new_branches"] = sorted(loop.branches() - before)
         mark(f"retrain 3: new_data={job3.outputs['advance']['new_data']}, nothing opened")
@@ -409,5 +481,6 @@ def summary(seen: dict[str, Any]) -> dict[str, Any]:
         **{k: last_error(v["output"]) for k, v in seen.get("credentials", {}).items()},
         "second_repro": last_error(faults.get("second_repro", {}).get("output", "")),
         "push_with_s3_down": last_error(faults.get("push_failure", {}).get("output", "")),
+        "gate": last_error(seen.get("failed_gate", {}).get("failure", {}).get("output", "")),
     }
     return out
