@@ -162,9 +162,9 @@ def test_worse_challenger_fails_with_exit_3_and_numbers_match_direct_scoring(
     assert res["current"]["sha"] == history["B"] and res["current"]["dirty"] is False
 
     card_b = json.loads((repo / "models" / "model.json").read_text())
-    model_a = cache_object(repo, lock_md5(repo, history["A"], "models/model.ubj"))
+    model_a = cache_object(repo, lock_md5(repo, history["A"], "models/eval.ubj"))
     card_a = json.loads(
-        cache_object(repo, lock_md5(repo, history["A"], "models/model.json")).read_text()
+        cache_object(repo, lock_md5(repo, history["A"], "models/eval.json")).read_text()
     )
     assert res["models"]["champion"] == score_file(model_a, card_a, repo)
     assert res["models"]["challenger"] == score_file(repo / "models" / "model.ubj", card_b, repo)
@@ -229,7 +229,7 @@ def test_base_model_missing_from_cache_comes_from_the_remote(repo, history, scra
     run(["dvc", "push", "-T", "-r", "local", "-q"], repo)  # the init commit has none)
     objects = [
         cache_object(repo, lock_md5(repo, history["A"], p))
-        for p in ("models/model.ubj", "models/model.json")
+        for p in ("models/eval.ubj", "models/eval.json")
     ]
     contents = [p.read_bytes() for p in objects]
     for path in objects:
@@ -240,7 +240,7 @@ def test_base_model_missing_from_cache_comes_from_the_remote(repo, history, scra
     proc = bikecast(repo, scratch, "compare", "--base", history["A"])
     assert proc.returncode == 1
     error = proc.stderr.strip().splitlines()[-1]
-    assert error.startswith(f"error: base {history['A']} ({history['A'][:12]}): models/model.ubj")
+    assert error.startswith(f"error: base {history['A']} ({history['A'][:12]}): models/eval.ubj")
     assert "neither in the local DVC cache nor on the DVC remote" in error
     assert_clean_after(repo, scratch, before)
 
@@ -283,8 +283,8 @@ def test_base_is_scored_with_its_own_code(repo, history, scratch):
     # today's code cannot load that model: using it would have been an error, not a score
     from bikecast.ml.model import ModelError, load_model
 
-    model = cache_object(repo, lock_md5(repo, base, "models/model.ubj"))
-    card = cache_object(repo, lock_md5(repo, base, "models/model.json"))
+    model = cache_object(repo, lock_md5(repo, base, "models/eval.ubj"))
+    card = cache_object(repo, lock_md5(repo, base, "models/eval.json"))
     with pytest.raises(ModelError, match="model expects features"):
         load_model(model, card)
 
@@ -334,7 +334,7 @@ def test_bad_input_is_named_and_leaves_everything_as_it_was(repo, history, scrat
         compare.run(no_lock, repo)
 
     # a corrupt base model in the user's cache: caught, named, and left as it is
-    obj = cache_object(repo, lock_md5(repo, history["A"], "models/model.ubj"))
+    obj = cache_object(repo, lock_md5(repo, history["A"], "models/eval.ubj"))
     obj.chmod(0o644)
     corrupt = bytearray(obj.read_bytes())
     corrupt[200:210] = b"\xff" * 10
@@ -342,8 +342,8 @@ def test_bad_input_is_named_and_leaves_everything_as_it_was(repo, history, scrat
     proc = bikecast(repo, scratch, "compare", "--base", history["A"])
     assert proc.returncode == 1
     message = proc.stderr.strip().splitlines()[-1].removeprefix("error: ")
-    assert message.startswith(f"base {history['A']} ({history['A'][:12]}): models/model.ubj")
-    assert f"does not match its md5 {lock_md5(repo, history['A'], 'models/model.ubj')}" in message
+    assert message.startswith(f"base {history['A']} ({history['A'][:12]}): models/eval.ubj")
+    assert f"does not match its md5 {lock_md5(repo, history['A'], 'models/eval.ubj')}" in message
     assert "corrupt" in message
     assert obj.read_bytes() == bytes(corrupt)  # compare neither repaired nor deleted it
     obj.write_bytes(cache_before[str(obj.relative_to(repo / ".dvc" / "cache" / "files"))])
@@ -391,7 +391,7 @@ def test_real_older_code_scores_a_model_like_todays_code(history, tmp_path, rev)
     archive = subprocess.run(["git", "archive", rev, "src"], cwd=SOURCE, capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
     (tree / "models").mkdir()
-    for rel in ("models/model.ubj", "models/model.json"):
+    for rel in ("models/eval.ubj", "models/eval.json"):
         shutil.copyfile(cache_object(repo, lock_md5(repo, history["A"], rel)), tree / rel)
 
     window = compare.load_window(repo)

@@ -21,6 +21,8 @@ OUTPUTS = (
     "data/split/test.parquet",
     "models/model.ubj",
     "models/model.json",
+    "models/eval.ubj",
+    "models/eval.json",
     "metrics/validate.json",
     "metrics/evaluate.json",
     "metrics/plots/predictions.csv",
@@ -42,12 +44,22 @@ def test_repro_builds_every_output(pipeline_repo):
     # beats both baselines clearly on the shipped window
     assert metrics["skill"]["rmsle_vs_hour_workingday_mean"] >= 0.30
     assert metrics["skill"]["rmsle_vs_seasonal_naive"] >= 0.30
-    booster, card = load_model(
+    evaluated, evaluation = load_model(
+        pipeline_repo / "models/eval.ubj", pipeline_repo / "models/eval.json"
+    )
+    served, card = load_model(
         pipeline_repo / "models/model.ubj", pipeline_repo / "models/model.json"
     )
-    assert card.data_window.train_end < metrics["test_window"]["start"]
-    assert booster.num_boosted_rounds() == card.rounds
-    assert metrics["model_version"] == card.version
+    # the metrics are the evaluation fit's, which never saw the test window ...
+    assert evaluation.fit == "evaluation" and evaluation.evaluation is None
+    assert evaluation.data_window.train_end < metrics["test_window"]["start"]
+    assert metrics["evaluation_fit"]["model_version"] == evaluation.version
+    # ... and name the served fit: the same recipe and rounds on every row up to as_of
+    assert metrics["model_version"] == card.version != evaluation.version
+    assert card.fit == "served" and card.evaluation.version == evaluation.version
+    assert card.data_window.train_end == metrics["test_window"]["end"]
+    assert card.data_window.train_rows > evaluation.data_window.train_rows
+    assert served.num_boosted_rounds() == card.rounds == evaluated.num_boosted_rounds()
 
 
 def test_repro_from_git_alone_reproduces_the_committed_dvc_lock(pipeline_repo):

@@ -48,17 +48,26 @@ def replayed(table, params):
     return backtest.run_backtest(table, params, START, END, fitter), seen
 
 
-def test_origins_step_through_the_span_and_each_fit_is_the_pipelines_train_split(replayed):
+def test_origins_step_through_the_span_and_each_served_fit_sees_every_row_to_its_origin(
+    replayed,
+):
     result, seen = replayed
     assert [s["origin"] for s in result.result["steps"]] == [
         (START + pd.Timedelta(days=7 * i)).isoformat() for i in range(3)
     ]
     for i, (last_fitted, _) in enumerate(seen):
         origin = START + pd.Timedelta(days=7 * i)
-        # split.test_days before the origin are held out, as `dvc repro` at as_of=origin does
-        assert last_fitted <= origin - pd.Timedelta(days=14)
-        assert last_fitted > origin - pd.Timedelta(days=15)
+        # the served fit, as `dvc repro` at as_of=origin makes it: every row up to as_of
+        assert origin - pd.Timedelta(days=1) < last_fitted <= origin
     assert [n for _, n in seen] == sorted(n for _, n in seen)  # the data grows, never shrinks
+
+
+def test_the_pipeline_fit_takes_its_rounds_from_the_evaluation_fit(table, params):
+    rows = table[table["timestamp"] <= START]
+    served = backtest.pipeline_fit(rows, params, FEATURE_COLUMNS)
+    split = rows[rows["timestamp"] <= START - pd.Timedelta(days=14)]
+    assert served.rounds == fit(split, params.train, FEATURE_COLUMNS).rounds
+    assert served.window["train_rows"] == len(rows)
 
 
 def test_every_model_forecasts_the_same_unseen_hours(replayed, table):

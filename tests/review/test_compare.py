@@ -98,6 +98,20 @@ def test_base_model_found_in_dvc_lock():
     assert (found.model_md5, found.card_md5, found.no_base_reason) == ("a" * 32, "b" * 32, None)
 
 
+def test_the_base_evaluation_fit_is_preferred_where_it_has_one():
+    """A base with an evaluation fit is ranked by it: its served fit saw part of the window."""
+    lock = yaml.safe_load(LOCK)
+    lock["stages"]["train"]["outs"] += [
+        {"path": "models/eval.ubj", "md5": "c" * 32},
+        {"path": "models/eval.json", "md5": "d" * 32},
+    ]
+    found = compare.locate_base_model(PIPELINE, yaml.safe_dump(lock), "base main (abc)")
+    assert (found.model_md5, found.card_md5) == ("c" * 32, "d" * 32)
+    assert (str(found.model_path), str(found.card_path)) == ("models/eval.ubj", "models/eval.json")
+    older = compare.locate_base_model(PIPELINE, LOCK, "base main (abc)")  # one fit: its model
+    assert str(older.model_path) == "models/model.ubj"
+
+
 def test_no_dvc_yaml_means_no_base():
     found = compare.locate_base_model(None, None, "base main (abc)")
     assert found.no_base_reason and "no dvc.yaml" in found.no_base_reason
@@ -138,7 +152,7 @@ def _md5(path: Path) -> str:
 def locked_tree(tmp_path) -> tuple[Path, dict]:
     (tmp_path / "models").mkdir()
     (tmp_path / "data").mkdir()
-    (tmp_path / "models/model.ubj").write_bytes(b"model")
+    (tmp_path / "models/eval.ubj").write_bytes(b"model")
     (tmp_path / "data/train.parquet").write_bytes(b"train")
     (tmp_path / "params.yaml").write_text(
         "train:\n  max_depth: 6\n  seed: 1\nsplit:\n  test_days: 28\n"
@@ -157,7 +171,7 @@ def locked_tree(tmp_path) -> tuple[Path, dict]:
                     {"path": "src/bikecast/data/sources", "md5": "x.dir"},
                 ],
                 "params": {"params.yaml": {"train": {"max_depth": 6, "seed": 1}}},
-                "outs": [{"path": "models/model.ubj", "md5": _md5(tmp_path / "models/model.ubj")}],
+                "outs": [{"path": "models/eval.ubj", "md5": _md5(tmp_path / "models/eval.ubj")}],
             },
             "unrelated": {"outs": [{"path": "reports/other.html", "md5": "0" * 32}]},
         }
@@ -172,9 +186,9 @@ def test_fresh_tree_is_not_stale(locked_tree):
 
 def test_modified_model_is_stale(locked_tree):
     root, lock = locked_tree
-    (root / "models/model.ubj").write_bytes(b"other model")
+    (root / "models/eval.ubj").write_bytes(b"other model")
     assert compare.stale_inputs(lock, root) == [
-        "models/model.ubj differs from dvc.lock (stage train)"
+        "models/eval.ubj differs from dvc.lock (stage train)"
     ]
 
 

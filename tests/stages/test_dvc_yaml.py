@@ -33,6 +33,7 @@ def test_stage_outputs_match_paths_module():
     assert {str(paths.FEATURES)} <= outs["features"]
     assert {str(paths.TRAIN), str(paths.TEST)} <= outs["split"]
     assert {str(paths.MODEL), str(paths.MODEL_META)} <= outs["train"]
+    assert {str(paths.EVAL_MODEL), str(paths.EVAL_META)} <= outs["train"]
     assert {
         str(paths.EVALUATE_METRICS),
         str(paths.PREDICTIONS_PLOT),

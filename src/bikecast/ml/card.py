@@ -42,6 +42,16 @@ class DataWindow(_Strict):
     train_rows: int
 
 
+class Evaluation(_Strict):
+    """On a served card: the evaluation fit of the same recipe (train split only), whose
+    scores on the unseen test window are the metrics, the gate and the PR report."""
+
+    version: str
+    train_start: str
+    train_end: str
+    train_rows: int
+
+
 class ModelCard(_Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     version: str  # the first 12 hex digits of sha256: what /model and image tags show
@@ -53,6 +63,11 @@ class ModelCard(_Strict):
     compute_engine: Literal["local", "dask"] = "local"
     feature_columns: tuple[str, ...]
     rounds: int
+    # evaluation: fitted on the train split (scored on the test window; what compare ranks).
+    # served: the same recipe and rounds refitted on every validated row up to as_of (what
+    # the API serves). Cards before the split were evaluation fits, served as they were.
+    fit: Literal["evaluation", "served"] = "evaluation"
+    evaluation: Evaluation | None = None  # served cards: the evaluation fit they stand on
     params: dict[str, Any]  # train.* at training time (the keys of that revision's params)
     data_window: DataWindow
     # station grain: the station table's last days (StationTable.to_dict), so serving and

@@ -21,7 +21,7 @@ import pandas as pd
 from bikecast import paths
 from bikecast.config import Params, TrainParams
 from bikecast.data.schema import DataError
-from bikecast.ml.card import DataWindow, ModelCard
+from bikecast.ml.card import DataWindow, Evaluation, ModelCard
 from bikecast.ml.features import FEATURE_COLUMNS, feature_columns, feature_types
 from bikecast.ml.model import model_version
 from bikecast.ml.stations import StationTable
@@ -156,6 +156,23 @@ def _recipe(engine: _Local | _Dask, train: Any, params: TrainParams, nthread: in
     return Fitted(final, probe.best_iteration + 1, curves, train_window(counts))
 
 
+def _refit(engine: _Local | _Dask, rows: Any, params: TrainParams, rounds: int, nthread: int):
+    booster, _ = engine.train(xgb_params(params, nthread), engine.matrix(rows), rounds)
+    return Fitted(booster, rounds, {}, train_window(hour_counts(rows["timestamp"])))
+
+
+def refit(rows: pd.DataFrame, params: TrainParams, columns: tuple[str, ...], rounds: int) -> Fitted:
+    """The served fit: the recipe's parameters and the evaluation fit's number of rounds on
+    every row up to as_of (the test window included), so the model served is as fresh as the
+    data. More rows with the same rounds: the rule early stopping chose, kept as it is."""
+    return _refit(_Local(columns), rows, params, rounds, nthread=2)
+
+
+def refit_dask(client, rows, params: TrainParams, columns, rounds: int, nthread: int = 1) -> Fitted:
+    """`refit` on a Dask frame through xgboost.dask."""
+    return _refit(_Dask(client, columns), rows, params, rounds, nthread)
+
+
 def fit(
     train: pd.DataFrame, params: TrainParams, columns: tuple[str, ...] = FEATURE_COLUMNS
 ) -> Fitted:
@@ -190,7 +207,9 @@ def model_card(
     params: Params,
     sha256: str,
     stations: StationTable | None = None,
+    evaluation: ModelCard | None = None,
 ) -> ModelCard:
+    """The card of a fit; with `evaluation` (the evaluation fit's card), of the served fit."""
     import xgboost
 
     return ModelCard(
@@ -201,6 +220,17 @@ def model_card(
         compute_engine=params.compute.engine,
         feature_columns=feature_columns(params.grain),
         rounds=fitted.rounds,
+        fit="served" if evaluation else "evaluation",
+        evaluation=(
+            Evaluation(
+                version=evaluation.version,
+                **evaluation.data_window.model_dump(
+                    include={"train_start", "train_end", "train_rows"}
+                ),
+            )
+            if evaluation
+            else None
+        ),
         params=params.train.model_dump(),
         data_window=DataWindow(
             source=params.ingest.source, as_of=params.ingest.as_of, **fitted.window

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def run(params: Params) -> dict:
     train, test = pd.read_parquet(paths.TRAIN), pd.read_parquet(paths.TEST)
-    booster, _ = load_model(paths.MODEL, paths.MODEL_META)
+    booster, _ = load_model(paths.EVAL_MODEL, paths.EVAL_META)  # it never saw the test window
     if params.grain.is_station:  # the city's weather, calendar, demand and forecast
         train = city_totals(train, predict_features(booster, train))
         test = city_totals(test, predict_features(booster, test))

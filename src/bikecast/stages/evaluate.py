@@ -8,6 +8,7 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
+from bikecast.ml.card import ModelCard
 from bikecast.ml.evaluation import aggregate, per_station, plot_tables, score
 from bikecast.ml.features import city_totals
 from bikecast.ml.metrics import METRIC_NAMES
@@ -20,10 +21,19 @@ def run(params: Params) -> dict:
     grain = params.grain
     test, train = pd.read_parquet(paths.TEST), pd.read_parquet(paths.TRAIN)
     history = pd.read_parquet(paths.FEATURES, columns=[*grain.keys, "rentals"])
-    booster, card = load_model(paths.MODEL, paths.MODEL_META)
+    # the evaluation fit never saw the test window; the served fit is the same recipe on
+    # every row, so these are its metrics: model_version lets the API refuse another's
+    booster, evaluated = load_model(paths.EVAL_MODEL, paths.EVAL_META)
+    served = ModelCard.read(paths.MODEL_META)
     predicted = predict_features(booster, test)
-    # the version lets a reader (the API's /model) refuse metrics of another model
-    metrics = {"model_version": card.version, **score(test, train, history, predicted, grain.by)}
+    metrics = {
+        "model_version": served.version,
+        "evaluation_fit": {
+            "model_version": evaluated.version,
+            **evaluated.data_window.model_dump(include={"train_start", "train_end", "train_rows"}),
+        },
+        **score(test, train, history, predicted, grain.by),
+    }
     if grain.is_station:
         metrics["grain"] = str(grain)
         metrics["per_station"] = per_station(test, predicted)

@@ -13,29 +13,48 @@ from bikecast.ml.card import ModelCard
 from bikecast.ml.features import feature_columns
 from bikecast.ml.model import file_sha256
 from bikecast.ml.stations import StationTable
-from bikecast.ml.training import fit, fit_dask, log_curves, model_card
+from bikecast.ml.training import fit, fit_dask, log_curves, model_card, refit, refit_dask
 
 log = logging.getLogger(__name__)
 
 
 def run(params: Params) -> ModelCard:
+    """The evaluation fit on the train split, then the served fit on every row to as_of."""
     columns = feature_columns(params.grain)
     if params.compute.engine == "dask":
+        import dask.dataframe as dd
+
         from bikecast.compute import dask_client, read_parquet
 
+        threads = params.compute.threads_per_worker
         with dask_client(params.compute) as client:
-            train = read_parquet(paths.TRAIN, params.compute, ["timestamp", "rentals", *columns])
-            fitted = fit_dask(
-                client, train, params.train, columns, params.compute.threads_per_worker
+            train, test = (
+                read_parquet(path, params.compute, ["timestamp", "rentals", *columns])
+                for path in (paths.TRAIN, paths.TEST)
             )
+            fitted = fit_dask(client, train, params.train, columns, threads)
+            rows = dd.concat([train, test])
+            served = refit_dask(client, rows, params.train, columns, fitted.rounds, threads)
     else:
-        fitted = fit(pd.read_parquet(paths.TRAIN), params.train, columns)
+        train = pd.read_parquet(paths.TRAIN)
+        fitted = fit(train, params.train, columns)
+        rows = pd.concat([train, pd.read_parquet(paths.TEST)], ignore_index=True)
+        served = refit(rows, params.train, columns, fitted.rounds)
     stations = None
     if params.grain.is_station:
         stations = StationTable.from_dict(json.loads(paths.STATIONS.read_text()))
     log_curves(fitted)
-    io.write_with(paths.MODEL, lambda p: fitted.booster.save_model(str(p)))
-    card = model_card(fitted, params, file_sha256(paths.MODEL), stations)
-    io.write_json(card.to_dict(), paths.MODEL_META)
-    log.info("train: %d rounds, model %s → %s", fitted.rounds, card.version, paths.MODEL)
+    evaluation = save(fitted, params, stations, paths.EVAL_MODEL, paths.EVAL_META)
+    card = save(served, params, stations, paths.MODEL, paths.MODEL_META, evaluation)
+    log.info(
+        "train: %d rounds; evaluation fit %s → %s, served fit %s → %s",
+        fitted.rounds, evaluation.version, paths.EVAL_MODEL, card.version, paths.MODEL,
+    )  # fmt: skip
+    return card
+
+
+def save(fitted, params, stations, model, meta, evaluation=None) -> ModelCard:
+    io.write_with(model, lambda p: fitted.booster.save_model(str(p)))
+    card = model_card(fitted, params, file_sha256(model), stations, evaluation)
+    io.write_json(card.to_dict(), meta)
     return card

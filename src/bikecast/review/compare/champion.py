@@ -43,7 +43,9 @@ def _share_cache(tree: Path, root: Path, cache_dir: str) -> None:
     conf.write()
 
 
-def _fetch_and_checkout(tree: Path, root: Path, cache_dir: str, label: str) -> None:
+def _fetch_and_checkout(
+    tree: Path, root: Path, cache_dir: str, label: str, location: BaseLocation
+) -> None:
     """`dvc fetch` + `dvc checkout` of the model outputs in the worktree, into the user's cache.
 
     The remote is the one the base revision configures, with the user's
@@ -52,12 +54,12 @@ def _fetch_and_checkout(tree: Path, root: Path, cache_dir: str, label: str) -> N
     from dvc.exceptions import CheckoutError, DvcException
     from dvc.repo import Repo
 
-    targets = [str(tree / paths.MODEL), str(tree / paths.MODEL_META)]
+    targets = [str(tree / location.model_path), str(tree / location.card_path)]
     log.info("compare: base model not in the local DVC cache, fetching it from the remote")
     _share_cache(tree, root, cache_dir)
     missing = (
-        f"{label}: {paths.MODEL} and {paths.MODEL_META} are neither in the local DVC cache "
-        "nor on the DVC remote"
+        f"{label}: {location.model_path} and {location.card_path} are neither in the local "
+        "DVC cache nor on the DVC remote"
     )
     hint = "push them from that revision (`dvc push`) or check the remote settings"
     with Repo(str(tree)) as repo:
@@ -83,7 +85,7 @@ def materialise_base_model(tree: Path, root: Path, location: BaseLocation, label
     from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
-    wanted = {paths.MODEL: location.model_md5, paths.MODEL_META: location.card_md5}
+    wanted = {location.model_path: location.model_md5, location.card_path: location.card_md5}
     try:
         with Repo(str(root)) as user_repo:
             cache_dir = str(user_repo.cache.local_cache_dir)
@@ -95,9 +97,11 @@ def materialise_base_model(tree: Path, root: Path, location: BaseLocation, label
                 (tree / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, tree / rel)
         else:
-            _fetch_and_checkout(tree, root, cache_dir, label)
+            _fetch_and_checkout(tree, root, cache_dir, label, location)
     except DvcException as exc:
-        raise CompareError(f"{label}: DVC cannot provide {paths.MODEL} ({_one_line(exc)})") from exc
+        raise CompareError(
+            f"{label}: DVC cannot provide {location.model_path} ({_one_line(exc)})"
+        ) from exc
     for rel, md5 in wanted.items():
         if not (tree / rel).is_file() or file_md5(tree / rel) != md5:
             raise CompareError(
@@ -115,8 +119,16 @@ class BaseScorer:
     Used as a context manager, it never outlives the worktree it runs in.
     """
 
-    def __init__(self, tree: Path, inputs: pd.DataFrame, label: str) -> None:
+    def __init__(
+        self,
+        tree: Path,
+        inputs: pd.DataFrame,
+        label: str,
+        model: Path = paths.MODEL,
+        card: Path = paths.MODEL_META,
+    ) -> None:
         self.tree, self.inputs, self.label = tree, inputs, label
+        self.model, self.card = model, card  # in the worktree: where materialise put them
         self.src = tree / "src"
         scratch = tree.parent
         self.inputs_path = scratch / "inputs.parquet"
@@ -137,7 +149,7 @@ class BaseScorer:
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1",
         }
-        args = [self.inputs_path, self.tree / paths.MODEL, self.tree / paths.MODEL_META]
+        args = [self.inputs_path, self.tree / self.model, self.tree / self.card]
         args += [self.out_path, self.result_path]
         # -c with the program's text: run as a script, nothing of today's package on sys.path
         program = SCORER.read_text()
@@ -174,7 +186,7 @@ class BaseScorer:
         if "error" in result:
             detail = result["error"].replace(f"{self.tree}{os.sep}", "")  # paths as in the repo
             raise CompareError(
-                f"{self.label}: cannot score its model {paths.MODEL} with its own code: {detail}"
+                f"{self.label}: cannot score its model {self.model} with its own code: {detail}"
             )
         module = Path(result["module"]).resolve()
         if not module.is_relative_to(self.src.resolve()):
@@ -182,7 +194,7 @@ class BaseScorer:
                 f"{self.label}: scoring imported bikecast from {module}, not from that revision"
             )
         try:
-            card = ModelCard.parse(result["card"], f"{self.label}: {paths.MODEL_META}")
+            card = ModelCard.parse(result["card"], f"{self.label}: {self.card}")
         except ModelError as exc:
             raise CompareError(str(exc)) from None
         predicted = pd.read_parquet(self.out_path)["predicted"].to_numpy(dtype="float64")

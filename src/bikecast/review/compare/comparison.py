@@ -186,7 +186,8 @@ def run(base: str | None = None, root: Path = Path("."), allow_stale: bool = Fal
     if location.no_base_reason is None:
         with gitrev.temporary_worktree(sha, root) as tree:
             materialise_base_model(tree, root, location, label)
-            with BaseScorer(tree, window.inputs, label) as base_scorer:
+            scorer = BaseScorer(tree, window.inputs, label, location.model_path, location.card_path)
+            with scorer as base_scorer:
                 challenger = score_current(root, window.inputs)
                 champion = base_scorer.result()
         check_same_grain(challenger, champion, label)

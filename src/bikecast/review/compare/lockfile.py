@@ -18,7 +18,7 @@ DVC_LOCK = Path("dvc.lock")
 DVC_YAML = Path("dvc.yaml")
 
 # Files compare reads from the working tree: they must be what dvc.lock says.
-READS = (paths.INTERIM, paths.FEATURES, paths.TRAIN, paths.TEST, paths.MODEL, paths.MODEL_META)
+READS = (paths.INTERIM, paths.FEATURES, paths.TRAIN, paths.TEST, paths.EVAL_MODEL, paths.EVAL_META)
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class BaseLocation:
     model_md5: str | None
     card_md5: str | None
     no_base_reason: str | None = None
+    # its evaluation fit (models/eval.*) where it has one; older revisions served and
+    # evaluated one fit, models/model.*
+    model_path: Path = paths.MODEL
+    card_path: Path = paths.MODEL_META
 
 
 def _out_paths(outs: Any) -> set[str]:
@@ -43,7 +47,7 @@ def _out_paths(outs: Any) -> set[str]:
 
 
 def locate_base_model(dvc_yaml: str | None, dvc_lock: str | None, label: str) -> BaseLocation:
-    """Find the model's md5 in the base's dvc.lock.
+    """Find the md5 of the base's evaluation fit (or of its one model) in its dvc.lock.
 
     No dvc.yaml, or a dvc.yaml without a model output, means the base has no model yet
     (no_base, not a failure). A dvc.yaml that declares the model while dvc.lock is
@@ -82,6 +86,11 @@ def locate_base_model(dvc_yaml: str | None, dvc_lock: str | None, label: str) ->
         for out in (stage or {}).get("outs") or []
         if isinstance(out, dict)
     }
+    if md5.get(str(paths.EVAL_MODEL)) and md5.get(str(paths.EVAL_META)):
+        evaluation = (str(paths.EVAL_MODEL), str(paths.EVAL_META))
+        return BaseLocation(
+            md5[evaluation[0]], md5[evaluation[1]], None, paths.EVAL_MODEL, paths.EVAL_META
+        )
     missing = [p for p in (model, card) if not md5.get(p)]
     if missing:
         raise CompareError(

@@ -114,7 +114,7 @@ def load_or_compare(base: str | None, root: Path, allow_stale: bool) -> tuple[di
                 result["base"]["sha"] == sha
                 and result["current"]["sha"] == gitrev.head(root)
                 and result["current"]["model_version"]
-                == ModelCard.read(root / paths.MODEL_META).version
+                == ModelCard.read(root / paths.EVAL_META).version
             )
         except (json.JSONDecodeError, KeyError, TypeError):
             same = False
