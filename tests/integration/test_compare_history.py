@@ -161,13 +161,13 @@ def test_worse_challenger_fails_with_exit_3_and_numbers_match_direct_scoring(
     assert (res["base"]["rev"], res["base"]["sha"]) == ("HEAD~1", history["A"])
     assert res["current"]["sha"] == history["B"] and res["current"]["dirty"] is False
 
-    card_b = json.loads((repo / "models" / "model.json").read_text())
+    card_b = json.loads((repo / "models" / "eval.json").read_text())  # evaluation fits rank
     model_a = cache_object(repo, lock_md5(repo, history["A"], "models/eval.ubj"))
     card_a = json.loads(
         cache_object(repo, lock_md5(repo, history["A"], "models/eval.json")).read_text()
     )
     assert res["models"]["champion"] == score_file(model_a, card_a, repo)
-    assert res["models"]["challenger"] == score_file(repo / "models" / "model.ubj", card_b, repo)
+    assert res["models"]["challenger"] == score_file(repo / "models" / "eval.ubj", card_b, repo)
     # and they agree with what each revision's own evaluate stage wrote for the same window
     evaluate_a = json.loads(git(repo, "show", f"{history['A']}:metrics/evaluate.json"))
     evaluate_b = json.loads((repo / "metrics" / "evaluate.json").read_text())
@@ -395,7 +395,8 @@ def test_real_older_code_scores_a_model_like_todays_code(history, tmp_path, rev)
         shutil.copyfile(cache_object(repo, lock_md5(repo, history["A"], rel)), tree / rel)
 
     window = compare.load_window(repo)
-    with compare.BaseScorer(tree, window.inputs, f"base {rev}") as scorer:
+    evaluation = (Path("models/eval.ubj"), Path("models/eval.json"))
+    with compare.BaseScorer(tree, window.inputs, f"base {rev}", *evaluation) as scorer:
         champion = scorer.result()
     assert json.loads((tree.parent / "result.json").read_text())["layout"] == OLD_LAYOUTS[rev]
     assert Path(champion.code) == tree / "src" / "bikecast"

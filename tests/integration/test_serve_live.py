@@ -104,9 +104,12 @@ def test_api_predicts_exactly_what_the_pipeline_predicted(live_server, pipeline_
 
     booster, card = load_model(pipeline_repo / "models/model.ubj")
     np.testing.assert_array_equal(served, predict_features(booster, test))
-    plotted = pd.read_csv(pipeline_repo / "metrics/plots/predictions.csv")
-    np.testing.assert_array_equal(np.round(served, 2), plotted["predicted"].to_numpy())
     assert response.json()["model_version"] == card.version
+    # the plots are the evaluation fit's (the test window unseen), by the same functions
+    evaluated, _ = load_model(pipeline_repo / "models/eval.ubj")
+    plotted = pd.read_csv(pipeline_repo / "metrics/plots/predictions.csv")
+    expected = np.round(predict_features(evaluated, test), 2)
+    np.testing.assert_array_equal(expected, plotted["predicted"].to_numpy())
 
 
 def test_model_endpoint_describes_the_pipeline_outputs(live_server, pipeline_repo):
