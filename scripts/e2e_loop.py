@@ -2,7 +2,7 @@
 `run:` lines, against a bare git repository as `origin` and a real S3 server (moto) on
 127.0.0.1 as the DVC remote.
 
-    uv run python scripts/e2e_loop.py            # the loop, in a temp dir, ~2-3 min
+    uv run python scripts/e2e_loop.py            # the loop, in a temp dir, ~5-7 min on 2 cores
     uv run python scripts/e2e_loop.py --keep DIR # keep the repos to look at afterwards
 
 The machinery is test infrastructure (tests/e2e/harness/, what each step does is in its
