@@ -6,7 +6,8 @@ on 2 cores". Side by side in one run (the machine is noisy), in this process:
             feature_columns(grain))`, one warm-up (imports, XGBoost/OpenMP start) then
             --fits timed runs, median;
   backtest  `run_backtest(features.parquet, params, start, end)` --repeat times (the fit
-            inside is timed through the `fitter` hook, which calls the same `fit`), with
+            inside is timed through the `fitter` hook, which calls `pipeline_fit`, the
+            default: evaluation fit for the rounds, then the served refit), with
             the number of origins, the mean per origin and backtest / one fit;
   cli       `uv run bikecast backtest --start ... --end ...` once in a subprocess, wall
             time including uv and the interpreter start (--out/--plot in a temp dir).
@@ -74,9 +75,8 @@ def backtest(repeat: int) -> dict:
     import pandas as pd
 
     from bikecast.config import load_params, parse_timestamp
-    from bikecast.ml.backtest import run_backtest
+    from bikecast.ml.backtest import pipeline_fit, run_backtest
     from bikecast.ml.features import feature_columns
-    from bikecast.ml.training import fit
 
     params = load_params(ROOT / "params.yaml")
     columns = feature_columns(params.grain)
@@ -87,7 +87,7 @@ def backtest(repeat: int) -> dict:
 
         def fitter(rows, fit_s=fit_s, rounds=rounds):
             t = time.perf_counter()
-            fitted = fit(rows, params.train, columns)  # what run_backtest does by default
+            fitted = pipeline_fit(rows, params, columns)  # what run_backtest does by default
             fit_s.append(time.perf_counter() - t)
             rounds.append(fitted.rounds)
             return fitted
