@@ -92,11 +92,11 @@ def run_backtest(
             )
         served = fitter(seen).booster
         frozen = frozen if frozen is not None else served
-        history = table[table["timestamp"] <= origin]
         predicted = {
             SERVED: predict_features(served, ahead),
             FROZEN: predict_features(frozen, ahead),
-            "seasonal_naive": baselines.seasonal_naive(history, ahead, seen, grain.by),
+            # the served rows are every observed hour up to the origin: the naive's history
+            "seasonal_naive": baselines.seasonal_naive(seen, ahead, seen, grain.by),
             "hour_workingday_mean": baselines.hour_workingday_mean(seen, ahead, grain.by),
         }
         actual = ahead["rentals"].to_numpy(dtype="float64")
