@@ -189,6 +189,19 @@ class StationParams(_Section):
     history_lag_days: int = Field(28, ge=1, le=365)
 
 
+class LevelParams(_Section):
+    """City grain: the year-over-year level (README "Following demand"; ml/level.py)."""
+
+    # year_over_year: the model learns demand relative to the city's growth over a year;
+    # none: calendar and weather only (the model before the level existed).
+    method: Literal["year_over_year", "none"] = "year_over_year"
+    # mean rentals per hour over this many local days, against the same days 52 weeks earlier
+    days: int = Field(28, ge=1, le=182)
+    # ... ending this many days before the forecast hour: at least split.test_days, so no
+    # test hour is described by rentals of the test window.
+    lag_days: int = Field(28, ge=1, le=182)
+
+
 class ComputeParams(_Section):
     """Where features and training run (README "Running on Dask")."""
 
@@ -228,6 +241,7 @@ class Params(_Section):
     serve: ServeParams = Field(default_factory=ServeParams)
     drift: DriftParams = Field(default_factory=DriftParams)
     station: StationParams = Field(default_factory=StationParams)
+    level: LevelParams = Field(default_factory=LevelParams)
     compute: ComputeParams = Field(default_factory=ComputeParams)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -244,7 +258,18 @@ class Params(_Section):
                 f"split.test_days ({self.split.test_days}): test hours would be described by "
                 "rentals from the test window itself; raise it to at least test_days"
             )
+        if self.uses_level and self.level.lag_days < self.split.test_days:
+            raise ValueError(
+                f"level.lag_days ({self.level.lag_days}) is shorter than split.test_days "
+                f"({self.split.test_days}): test hours would be described by rentals from the "
+                "test window itself; raise it to at least test_days"
+            )
         return self
+
+    @property
+    def uses_level(self) -> bool:
+        """The year-over-year level is a city-grain feature (stations have their own)."""
+        return self.level.method != "none" and not self.grain.is_station
 
 
 def load_params(path: str | Path = paths.PARAMS) -> Params:

@@ -306,7 +306,7 @@ DAMAGES = {
     "missing card": "model card not found",
     "bad card": "a model card is a JSON object, not list",
     "card without sha256": "not a valid model card (sha256: Field required)",
-    "card of a newer schema": "model card schema_version 2 is newer than this code",
+    "card of a newer schema": "model card schema_version 3 is newer than this code",
 }
 
 
@@ -331,7 +331,7 @@ def test_a_missing_or_corrupt_model_is_503_with_the_reason(tiny_model, tmp_path,
     elif damage == "card without sha256":
         card.write_text(json.dumps({k: v for k, v in fields.items() if k != "sha256"}))
     else:
-        card.write_text(json.dumps({**fields, "schema_version": 2}))
+        card.write_text(json.dumps({**fields, "schema_version": 3}))
     with _not_ready_client(model, tmp_path) as client:
         assert client.get("/health").status_code == 200
         ready = client.get("/ready")

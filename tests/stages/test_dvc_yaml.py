@@ -129,7 +129,8 @@ def sections(model: type[BaseModel] = Params, key: str = "") -> dict[str, tuple[
 
 
 SECTIONS = sections()  # TrainParams: train, CapitalBikeshareParams: ingest.capital_bikeshare, ...
-PROPERTIES = {"as_of_utc": "as_of", "validate_params": "validate_"}  # property: field it reads
+PROPERTIES = {"as_of_utc": "as_of", "validate_params": "validate_", "uses_level": "level"}
+# (a property: the field it reads; uses_level also reads grain, which every stage declares)
 # where the work runs, not what it computes: not DVC params by design (README "Running on Dask")
 WHERE_IT_RUNS = {f"compute.{name}" for name in ComputeParams.model_fields} - {"compute.engine"}
 Roots = dict[tuple[str, ...], tuple[type, str]]  # ("params",) or ("self", "cfg"): its section

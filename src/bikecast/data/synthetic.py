@@ -1,10 +1,13 @@
-"""A synthetic station-grain dataset made from a real city series (tests, demos, benches).
+"""Synthetic datasets made from a real city series (tests, demos, benches).
 
-The city's real rentals of each hour are dealt out to stations, so the station rows add up
-exactly to the real city total and keep its weather, seasons and holidays. Stations differ in
-size (log-normal popularity), in their commuter/leisure mix (weekday peaks at 8:00 and 17:30
-against a midday weekend hump) and some open during the period: the structure a station
-model has to learn. Casual riders lean to leisure stations, members to commuter stations.
+`stations_from_city`: a station-grain dataset. The city's real rentals of each hour are
+dealt out to stations, so the station rows add up exactly to the real city total and keep
+its weather, seasons and holidays. Stations differ in size (log-normal popularity), in their
+commuter/leisure mix (weekday peaks at 8:00 and 17:30 against a midday weekend hump) and
+some open during the period: the structure a station model has to learn. Casual riders lean
+to leisure stations, members to commuter stations.
+
+`grown_city`: a second year of a growing city.
 """
 
 from __future__ import annotations
@@ -71,3 +74,21 @@ def stations_from_city(city: pd.DataFrame, n_stations: int, seed: int = 0) -> pd
     for column in WEATHER_COLUMNS:
         frame[column] = city[column].to_numpy()[hour_index]
     return frame[list(STATION_GRAIN_COLUMNS)]
+
+
+YEAR = pd.Timedelta(days=364)  # 52 weeks: every hour keeps its weekday
+
+
+def grown_city(city: pd.DataFrame, growth: float = 1.65, seed: int = 0) -> pd.DataFrame:
+    """One real year of city rows → two: the second is the first 52 weeks later with every
+    rider count drawn as Poisson(count x growth). A city whose demand grows by `growth` a
+    year and still swings by season and weather as the real one did: what a level-aware
+    model must follow and a calendar-only one cannot (bikecast.ml.level)."""
+    city = city.sort_values("timestamp", ignore_index=True)
+    rng = np.random.default_rng(seed)
+    later = city.assign(timestamp=city["timestamp"] + YEAR)
+    for column in ("casual", "registered"):
+        later[column] = rng.poisson(city[column].to_numpy(dtype="float64") * growth)
+    later["rentals"] = later["casual"] + later["registered"]
+    later = later[later["timestamp"] > city["timestamp"].max()]
+    return pd.concat([city, later], ignore_index=True)

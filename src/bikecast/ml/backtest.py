@@ -22,7 +22,8 @@ from bikecast.config import Params
 from bikecast.data.schema import DataError
 from bikecast.grain import Grain
 from bikecast.ml import baselines
-from bikecast.ml.features import feature_columns
+from bikecast.ml.features import LEVEL_COLUMN, feature_columns
+from bikecast.ml.level import LevelTable, level_for
 from bikecast.ml.metrics import regression_metrics, skill
 from bikecast.ml.model import predict_features
 from bikecast.ml.training import Fitted, fit, refit
@@ -45,6 +46,11 @@ def pipeline_fit(rows: pd.DataFrame, params: Params, columns: tuple[str, ...]) -
     train = rows[rows["timestamp"] <= as_of - pd.Timedelta(days=params.split.test_days)]
     rounds = fit(train, params.train, columns).rounds
     return refit(rows, params.train, columns, rounds)
+
+
+def with_level(rows: pd.DataFrame, level: LevelTable | None) -> pd.DataFrame:
+    """Rows with the level a model's card would give them (its table ends where it was fitted)."""
+    return rows if level is None else rows.assign(**{LEVEL_COLUMN: level.of(rows["timestamp"])})
 
 
 def origins(start: pd.Timestamp, end: pd.Timestamp, step: pd.Timedelta) -> list[pd.Timestamp]:
@@ -81,7 +87,7 @@ def run_backtest(
     points = origins(start, end, step)
     if not points:
         raise DataError(f"backtest: no whole {params.ingest.step} step between {start} and {end}")
-    frozen, rows, hours = None, [], []
+    frozen, frozen_level, rows, hours = None, None, [], []
     for origin in points:
         seen = served_rows(table, origin)
         ahead = table[(table["timestamp"] > origin) & (table["timestamp"] <= origin + step)]
@@ -91,10 +97,11 @@ def run_backtest(
                 f"{len(ahead)} to forecast; choose a span inside the data"
             )
         served = fitter(seen).booster
-        frozen = frozen if frozen is not None else served
+        if frozen is None:  # the first origin's model, with its card's level for ever after
+            frozen, frozen_level = served, level_for(seen, params)
         predicted = {
             SERVED: predict_features(served, ahead),
-            FROZEN: predict_features(frozen, ahead),
+            FROZEN: predict_features(frozen, with_level(ahead, frozen_level)),
             # the served rows are every observed hour up to the origin: the naive's history
             "seasonal_naive": baselines.seasonal_naive(seen, ahead, seen, grain.by),
             "hour_workingday_mean": baselines.hour_workingday_mean(seen, ahead, grain.by),

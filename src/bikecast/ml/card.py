@@ -4,7 +4,8 @@ scores the cards of older commits), so it is one typed, versioned contract, read
 written only here.
 
 Schema versions: 0 = cards written before the card had a version (they may lack `grain`,
-`compute_engine` and `stations`); 1 = this one. `ModelCard.parse` upgrades old cards.
+`compute_engine` and `stations`); 1 = before the level (no `level`); 2 = this one.
+`ModelCard.parse` upgrades old cards.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from bikecast.errors import BikecastError
 from bikecast.grain import Grain
 
 if TYPE_CHECKING:
+    from bikecast.ml.level import LevelTable
     from bikecast.ml.stations import StationTable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class ModelError(BikecastError, RuntimeError):
@@ -53,12 +55,13 @@ class Evaluation(_Strict):
 
 
 class ModelCard(_Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[2] = SCHEMA_VERSION
     version: str  # the first 12 hex digits of sha256: what /model and image tags show
     sha256: str  # of the model file: a swapped or corrupt file is caught before it predicts
     format: Literal["xgboost-ubj"] = "xgboost-ubj"
     xgboost_version: str
-    target: Literal["log1p(rentals)"] = "log1p(rentals)"
+    # the trees learn log1p(rentals), less the level (the log growth) where `level` is set
+    target: Literal["log1p(rentals)", "log1p(rentals) - level"] = "log1p(rentals)"
     grain: Grain = Grain.CITY
     compute_engine: Literal["local", "dask"] = "local"
     feature_columns: tuple[str, ...]
@@ -73,6 +76,9 @@ class ModelCard(_Strict):
     # station grain: the station table's last days (StationTable.to_dict), so serving and
     # compare rebuild the station features of hours after the data end
     stations: dict[str, Any] | None = None
+    # city grain with level.method year_over_year: the level table's last days
+    # (LevelTable.to_dict), so serving and compare rebuild the level of every hour
+    level: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str | Path = "model card") -> ModelCard:
@@ -80,7 +86,7 @@ class ModelCard(_Strict):
         if not isinstance(raw, dict):
             raise ModelError(f"{where}: a model card is a JSON object, not {type(raw).__name__}")
         found = raw.get("schema_version", 0)
-        if found not in (0, SCHEMA_VERSION):
+        if found not in range(SCHEMA_VERSION + 1):
             raise ModelError(
                 f"{where}: model card schema_version {found!r} is newer than this code "
                 f"(knows 0..{SCHEMA_VERSION}); upgrade bikecast to read it"
@@ -122,6 +128,20 @@ class ModelCard(_Strict):
                 f"model {self.version}: station-grain card without a usable station table "
                 f"({type(exc).__name__}: {exc})"
             ) from None
+
+    @property
+    def level_table(self) -> LevelTable | None:
+        """The level table of a level model; None for a model without one."""
+        if self.level is None:
+            if self.target != "log1p(rentals)":
+                raise ModelError(f"model {self.version}: its target needs a level table")
+            return None
+        from bikecast.ml.level import LevelTable
+
+        try:
+            return LevelTable.from_dict(self.level)
+        except ValueError as exc:
+            raise ModelError(f"model {self.version}: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """The card as written to models/model.json (JSON types, no empty station table)."""

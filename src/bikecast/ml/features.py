@@ -18,6 +18,7 @@ from bikecast.grain import Grain
 from bikecast.ml.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
 
 if TYPE_CHECKING:
+    from bikecast.ml.level import LevelTable
     from bikecast.ml.stations import StationTable
 
 FEATURE_COLUMNS = (
@@ -34,6 +35,9 @@ FEATURE_COLUMNS = (
     "wind_kmh",
     "weather_code",
 )
+# In feature tables of a level model, beside its features (not a tree feature): the log
+# growth its target is relative to (bikecast.ml.level).
+LEVEL_COLUMN = "level"
 INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
 
 
@@ -51,13 +55,18 @@ def feature_types(columns: tuple[str, ...]) -> list[str] | None:
     return ["c" if c in CATEGORICAL else "q" for c in columns]
 
 
-def model_features(frame: pd.DataFrame, stations: StationTable | None = None) -> pd.DataFrame:
-    """The full feature matrix of a model: city features, and station features when the
-    model is station-grain (rows then also carry `station_id`)."""
+def model_features(
+    frame: pd.DataFrame, stations: StationTable | None = None, level: LevelTable | None = None
+) -> pd.DataFrame:
+    """The full feature matrix of a model: city features, station features when the model is
+    station-grain (rows then also carry `station_id`), and the `level` column (the log growth
+    the target is relative to; bikecast.ml.level) when the model has one."""
     features = build_features(frame)
-    if stations is None:
-        return features
-    return pd.concat([features, stations.features(frame)], axis=1)
+    if stations is not None:
+        features = pd.concat([features, stations.features(frame)], axis=1)
+    if level is not None:
+        features[LEVEL_COLUMN] = level.of(frame["timestamp"])
+    return features
 
 
 HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"

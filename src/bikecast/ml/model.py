@@ -15,11 +15,13 @@ import numpy as np
 import pandas as pd
 
 from bikecast.ml.card import ModelCard, ModelError
-from bikecast.ml.features import feature_columns, model_features
-from bikecast.ml.stations import StationTable
+from bikecast.ml.features import LEVEL_COLUMN, feature_columns, model_features
 
 if TYPE_CHECKING:
     import xgboost as xgb
+
+    from bikecast.ml.level import LevelTable
+    from bikecast.ml.stations import StationTable
 
 
 def file_sha256(path: str | Path) -> str:
@@ -67,15 +69,22 @@ def load_model(
 
 
 def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
-    """Feature matrix → rentals per hour (the model is fitted on log1p of the target)."""
+    """Feature matrix → rentals per hour (the model is fitted on log1p of the target, less
+    the level where the features carry one)."""
     columns = booster.feature_names or list(feature_columns())
     raw = booster.inplace_predict(features[columns].to_numpy(dtype="float32"))
-    return np.clip(np.expm1(np.asarray(raw, dtype="float64")), 0, None)
+    raw = np.asarray(raw, dtype="float64")
+    if LEVEL_COLUMN in features:
+        raw = raw + features[LEVEL_COLUMN].to_numpy(dtype="float64")
+    return np.clip(np.expm1(raw), 0, None)
 
 
 def predict(
-    booster: xgb.Booster, frame: pd.DataFrame, stations: StationTable | None = None
+    booster: xgb.Booster,
+    frame: pd.DataFrame,
+    stations: StationTable | None = None,
+    level: LevelTable | None = None,
 ) -> np.ndarray:
     """Raw inputs (timestamp + weather, + station_id for a station model) → rentals per hour,
     through the shared features."""
-    return predict_features(booster, model_features(frame, stations))
+    return predict_features(booster, model_features(frame, stations, level))

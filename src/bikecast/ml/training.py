@@ -22,7 +22,8 @@ from bikecast import paths
 from bikecast.config import Params, TrainParams
 from bikecast.data.schema import DataError
 from bikecast.ml.card import DataWindow, Evaluation, ModelCard
-from bikecast.ml.features import FEATURE_COLUMNS, feature_columns, feature_types
+from bikecast.ml.features import FEATURE_COLUMNS, LEVEL_COLUMN, feature_columns, feature_types
+from bikecast.ml.level import LevelTable
 from bikecast.ml.model import model_version
 from bikecast.ml.stations import StationTable
 
@@ -45,13 +46,20 @@ def xgb_params(params: TrainParams, nthread: int = 2) -> dict[str, Any]:
     }
 
 
+def target(table: pd.DataFrame) -> Any:
+    """What the trees learn: log1p(rentals), relative to the level where the table has one
+    (pandas or Dask)."""
+    label = np.log1p(table["rentals"].astype("float64"))
+    return label - table[LEVEL_COLUMN].astype("float64") if LEVEL_COLUMN in table else label
+
+
 def matrix(table: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COLUMNS):
     import xgboost as xgb
 
     types = feature_types(columns)
     return xgb.DMatrix(
         table[list(columns)].to_numpy(dtype="float32"),
-        label=np.log1p(table["rentals"].to_numpy(dtype="float64")),
+        label=target(table).to_numpy(dtype="float64"),
         feature_names=list(columns),
         feature_types=types,
         enable_categorical=types is not None,
@@ -120,7 +128,7 @@ class _Dask:
         return dxgb.DaskQuantileDMatrix(
             self.client,
             frame[list(self.columns)].astype("float32"),
-            label=frame["rentals"].astype("float64").map_partitions(np.log1p),
+            label=target(frame),
             feature_names=list(self.columns),
             feature_types=types,
             enable_categorical=types is not None,
@@ -208,6 +216,7 @@ def model_card(
     sha256: str,
     stations: StationTable | None = None,
     evaluation: ModelCard | None = None,
+    level: LevelTable | None = None,
 ) -> ModelCard:
     """The card of a fit; with `evaluation` (the evaluation fit's card), of the served fit."""
     import xgboost
@@ -237,6 +246,8 @@ def model_card(
         ),
         # what the API needs for station features after the data end
         stations=stations.latest(params.split.test_days).to_dict() if stations else None,
+        target="log1p(rentals) - level" if level else "log1p(rentals)",
+        level=level.tail(params.split.test_days).to_dict() if level else None,
     )
 
 

@@ -9,6 +9,7 @@ around them (lifespan, middleware, Prometheus) is built in bikecast.serve.app.
 from collections.abc import Sequence
 from typing import Annotated, Any
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -16,11 +17,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bikecast.grain import Grain
+from bikecast.ml.level import LevelTable
 from bikecast.ml.model import predict
 from bikecast.ml.stations import UnknownStationError
 from bikecast.serve.errors import NotReady, documented, error_response, invalid_response
 from bikecast.serve.schemas import (
     Health,
+    LevelInfo,
     ModelInfo,
     PredictResponse,
     Readiness,
@@ -151,9 +154,20 @@ def model_info(model: ReadyDep, settings: SettingsDep) -> ModelInfo:
         feature_columns=list(card.feature_columns),
         grain=card.grain.value,
         station_count=None if model.stations is None else len(model.stations.ids),
+        level=None if model.level is None else level_info(model.level),
         data_window=card.data_window.model_dump(),
         params=card.params,
         metrics=model.metrics,
+    )
+
+
+def level_info(level: LevelTable) -> LevelInfo:
+    return LevelInfo(
+        method="year_over_year",
+        days=level.days,
+        lag_days=level.lag_days,
+        known_through=level.known_through,
+        latest_growth=round(float(np.exp(level.latest)), 4),
     )
 
 
@@ -165,7 +179,8 @@ async def forecast(
         return invalid_response(errors)
 
     def run() -> Any:
-        return predict(model.booster, records_frame(records, model.grain), model.stations)
+        frame = records_frame(records, model.grain)
+        return predict(model.booster, frame, model.stations, model.level)
 
     try:
         if len(records) <= INLINE_MAX_RECORDS:

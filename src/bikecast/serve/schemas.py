@@ -178,6 +178,22 @@ class Readiness(BaseModel):
     reason: str | None = Field(None, description="Why the model is not ready, when it is not.")
 
 
+class LevelInfo(BaseModel):
+    """A level model's growth: demand now against the same weeks a year earlier."""
+
+    method: Literal["year_over_year"]
+    days: int = Field(description="Local days averaged in each year's window.")
+    lag_days: int = Field(description="The window ends this many days before the hour.")
+    known_through: str = Field(
+        description="The last local day whose rentals the model knows. Hours more than "
+        "lag_days after it use the latest known level (latest_growth)."
+    )
+    latest_growth: float = Field(
+        description="Rentals per hour of the latest window / the same window 52 weeks earlier "
+        "(1.0: no growth known, e.g. less than a year of data)."
+    )
+
+
 class ModelInfo(BaseModel):
     """What is being served and where it came from, all read from the pipeline's files."""
 
@@ -192,6 +208,9 @@ class ModelInfo(BaseModel):
     )
     station_count: int | None = Field(
         description="How many stations a station-grain model knows; null for a city model."
+    )
+    level: LevelInfo | None = Field(
+        None, description="A city model's year-over-year level; null when it has none."
     )
     data_window: dict[str, Any] = Field(description="Source, as_of and the training rows.")
     params: dict[str, Any] = Field(description="Training parameters (params.yaml train).")

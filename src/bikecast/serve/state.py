@@ -1,9 +1,9 @@
 """The served model, loaded once at start-up and verified, or the reason it could not be.
 
 The card is read only as a `ModelCard` (bikecast.ml.card validates it, grain included). A
-station-grain model also brings its station table (from the card), read and checked here
-once, so a request only looks ids up; a table that cannot be used makes the model not ready,
-like a corrupt model file.
+station-grain model also brings its station table and a level model its level table (both
+from the card), read and checked here once, so a request only looks them up; a table that
+cannot be used makes the model not ready, like a corrupt model file.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from bikecast.grain import Grain
     from bikecast.ml.card import ModelCard
+    from bikecast.ml.level import LevelTable
     from bikecast.ml.stations import StationTable
     from bikecast.serve.settings import ServeSettings
 
@@ -39,6 +40,7 @@ class LoadedModel:
     metrics: dict[str, Any] | None = None
     stations: StationTable | None = None
     station_ids: frozenset[str] = frozenset()  # the ids of `stations`, for request checks
+    level: LevelTable | None = None  # a level model's table (bikecast.ml.level)
 
     @property
     def version(self) -> str:
@@ -115,6 +117,7 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
     try:
         booster, card = load_model(settings.model_path, card_path)
         stations = station_table(card, card_path)
+        level = card.level_table
     except ModelError as exc:
         log.error("serve: model not ready: %s", exc)
         return ServedModel(error=str(exc))
@@ -144,5 +147,6 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
             metrics=metrics,
             stations=stations,
             station_ids=frozenset(stations.ids) if stations is not None else frozenset(),
+            level=level,
         )
     )

@@ -1,5 +1,7 @@
 """features: validated hours → data/features/features.parquet (targets + model features).
 
+At city grain the level table (bikecast.ml.level) is built first from all the data and its
+`level` column goes beside the features; train rebuilds it from the same rows for the card.
 At station grain the station table (ids, places, daily history) is built first from all the
 data and saved beside the features: train puts its latest days in the model card, so serving
 computes the same station features. With `compute.engine: dask` the rows are processed
@@ -16,15 +18,20 @@ from bikecast import io, paths
 from bikecast.config import Params
 from bikecast.data.schema import COUNT_COLUMNS
 from bikecast.ml.features import model_features
+from bikecast.ml.level import LevelTable, level_for
 from bikecast.ml.stations import StationTable, daily_history, station_places
 
 log = logging.getLogger(__name__)
 
 
-def feature_table(valid: pd.DataFrame, stations: StationTable | None = None) -> pd.DataFrame:
-    """Timestamp (and station), targets and features side by side, one row per input row."""
+def feature_table(
+    valid: pd.DataFrame, stations: StationTable | None = None, level: LevelTable | None = None
+) -> pd.DataFrame:
+    """Timestamp (and station), targets and features (and the level) side by side, one row
+    per input row."""
     keys = ["timestamp", "station_id"] if stations is not None else ["timestamp"]
-    return pd.concat([valid[[*keys, *COUNT_COLUMNS]], model_features(valid, stations)], axis=1)
+    features = model_features(valid, stations, level)
+    return pd.concat([valid[[*keys, *COUNT_COLUMNS]], features], axis=1)
 
 
 def station_table(valid: pd.DataFrame, params: Params) -> StationTable:
@@ -46,7 +53,7 @@ def run(params: Params) -> None:
         return run_dask(params)
     valid = pd.read_parquet(paths.INTERIM)
     stations = station_table(valid, params) if params.grain.is_station else None
-    table = feature_table(valid, stations)
+    table = feature_table(valid, stations, level_for(valid, params))
     _save_stations(stations)
     io.write_parquet(table, paths.FEATURES)
     log.info("features: %d rows x %d columns → %s", *table.shape, paths.FEATURES)
@@ -68,8 +75,9 @@ def run_dask(params: Params) -> None:
                 params.station.history_days,
                 params.station.history_lag_days,
             )
-        meta = feature_table(valid.partitions[0].head(1), stations).iloc[:0]
-        table = valid.map_partitions(feature_table, stations, meta=meta)
+        level = level_for(valid, params)
+        meta = feature_table(valid.partitions[0].head(1), stations, level).iloc[:0]
+        table = valid.map_partitions(feature_table, stations, level, meta=meta)
         _save_stations(stations)
         io.write_parquet_dataset(table, paths.FEATURES)
     log.info("features (dask): %d partitions → %s", table.npartitions, paths.FEATURES)

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
 from bikecast.ml.card import ModelCard
-from bikecast.ml.features import feature_columns
+from bikecast.ml.features import LEVEL_COLUMN, feature_columns
+from bikecast.ml.level import LevelTable, level_for
 from bikecast.ml.model import file_sha256
 from bikecast.ml.stations import StationTable
-from bikecast.ml.training import fit, fit_dask, log_curves, model_card, refit, refit_dask
+from bikecast.ml.training import (
+    Fitted,
+    fit,
+    fit_dask,
+    log_curves,
+    model_card,
+    refit,
+    refit_dask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +31,7 @@ log = logging.getLogger(__name__)
 def run(params: Params) -> ModelCard:
     """The evaluation fit on the train split, then the served fit on every row to as_of."""
     columns = feature_columns(params.grain)
+    extra = [LEVEL_COLUMN] if params.uses_level else []
     if params.compute.engine == "dask":
         import dask.dataframe as dd
 
@@ -29,7 +40,7 @@ def run(params: Params) -> ModelCard:
         threads = params.compute.threads_per_worker
         with dask_client(params.compute) as client:
             train, test = (
-                read_parquet(path, params.compute, ["timestamp", "rentals", *columns])
+                read_parquet(path, params.compute, ["timestamp", "rentals", *columns, *extra])
                 for path in (paths.TRAIN, paths.TEST)
             )
             fitted = fit_dask(client, train, params.train, columns, threads)
@@ -43,9 +54,10 @@ def run(params: Params) -> ModelCard:
     stations = None
     if params.grain.is_station:
         stations = StationTable.from_dict(json.loads(paths.STATIONS.read_text()))
+    level = level_for(rows, params)  # the features stage's table: the same rows
     log_curves(fitted)
-    evaluation = save(fitted, params, stations, paths.EVAL_MODEL, paths.EVAL_META)
-    card = save(served, params, stations, paths.MODEL, paths.MODEL_META, evaluation)
+    evaluation = save(fitted, params, (stations, level), paths.EVAL_MODEL, paths.EVAL_META)
+    card = save(served, params, (stations, level), paths.MODEL, paths.MODEL_META, evaluation)
     log.info(
         "train: %d rounds; evaluation fit %s → %s, served fit %s → %s",
         fitted.rounds, evaluation.version, paths.EVAL_MODEL, card.version, paths.MODEL,
@@ -53,8 +65,17 @@ def run(params: Params) -> ModelCard:
     return card
 
 
-def save(fitted, params, stations, model, meta, evaluation=None) -> ModelCard:
+def save(
+    fitted: Fitted,
+    params: Params,
+    tables: tuple[StationTable | None, LevelTable | None],
+    model: Path,
+    meta: Path,
+    evaluation: ModelCard | None = None,
+) -> ModelCard:
+    """The model file, then its card (which records the file's hash)."""
     io.write_with(model, lambda p: fitted.booster.save_model(str(p)))
-    card = model_card(fitted, params, file_sha256(model), stations, evaluation)
+    stations, level = tables
+    card = model_card(fitted, params, file_sha256(model), stations, evaluation, level)
     io.write_json(card.to_dict(), meta)
     return card

@@ -5,11 +5,12 @@ below is the base revision's package. It may therefore import nothing of today's
 and must work with every layout the package has had:
 
 - bikecast.ml.model.load_model/predict returning a typed card (`ModelCard`, with
-  `station_table` and `to_dict()`): this layout, tried first;
+  `station_table`, `to_dict()` and, since the level, `level_table`): this layout, tried first;
 - bikecast.ml.model with a dict card and `stations_of(card)` (the first package layout);
 - bikecast.model with a dict card and `stations_of(card)` (the flat layout before it).
 
-A station model is scored with the station history in its own card (what it would serve).
+A station model is scored with the station history in its own card, a level model with the
+level table in its own card (what each would serve).
 The card goes back as a plain dict, for the current code to parse with `ModelCard.parse`
 (which upgrades the older schema).
 
@@ -45,13 +46,14 @@ def find_model_module() -> tuple[str, Any]:
     raise LookupError("its code has no model module to score with: " + "; ".join(missing))
 
 
-def card_and_stations(module: Any, card: Any) -> tuple[dict[str, Any], Any]:
-    """The card as a JSON-ready dict and the station table to predict with (None: city)."""
+def card_and_tables(module: Any, card: Any) -> tuple[dict[str, Any], Any, Any]:
+    """The card as a JSON-ready dict, and the station and level tables to predict with
+    (None where the model has none)."""
     if hasattr(card, "to_dict"):  # a typed ModelCard
-        return card.to_dict(), card.station_table
+        return card.to_dict(), card.station_table, getattr(card, "level_table", None)
     if card.get("grain", "city") == "station":  # a dict card: the grain was a plain word
-        return card, module.stations_of(card)
-    return card, None
+        return card, module.stations_of(card), None
+    return card, None, None
 
 
 def score(inputs: str, model_path: str, card_path: str, out: str) -> dict[str, Any]:
@@ -67,13 +69,14 @@ def score(inputs: str, model_path: str, card_path: str, out: str) -> dict[str, A
         return {"error": f"its model module cannot be imported ({type(exc).__name__}: {exc})"}
     try:
         booster, card = module.load_model(model_path, card_path)
-        card_dict, stations = card_and_stations(module, card)
+        card_dict, stations, level = card_and_tables(module, card)
         frame = pd.read_parquet(inputs)
-        predicted = (
-            module.predict(booster, frame, stations)
-            if stations is not None
-            else module.predict(booster, frame)
-        )
+        if level is not None:
+            predicted = module.predict(booster, frame, stations, level=level)
+        elif stations is not None:
+            predicted = module.predict(booster, frame, stations)
+        else:
+            predicted = module.predict(booster, frame)
     except Exception as exc:  # the base's own failure, reported in its words
         return {"error": f"{type(exc).__name__}: {exc}"}
     pd.DataFrame({"predicted": [float(v) for v in predicted]}).to_parquet(out, index=False)

@@ -30,7 +30,7 @@ def score_current(root: Path, inputs: pd.DataFrame) -> Scored:
     # the evaluation fit: trained on the train split only, so the test window is unseen
     booster, card = load_model(root / paths.EVAL_MODEL, root / paths.EVAL_META)
     gain = {k: float(v) for k, v in booster.get_score(importance_type="gain").items()}
-    predicted = predict(booster, inputs, card.station_table)
+    predicted = predict(booster, inputs, card.station_table, card.level_table)
     return Scored(predicted, card, gain, str(Path(bikecast.__file__).parent))
 
 
