@@ -304,16 +304,27 @@ AllowStaleOption = Annotated[
 
 @app.command()
 @user_errors
-def compare(base: BaseOption = None, allow_stale: AllowStaleOption = False) -> None:
+def compare(
+    base: BaseOption = None,
+    allow_stale: AllowStaleOption = False,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            help="When the recipe (features/split/train code or params) differs from the "
+            "base's, replay both recipes over the last half year and gate on that."
+        ),
+    ] = True,
+) -> None:
     """Score the base revision's model (with its own code) and the current one on the same
-    test window; write metrics/compare.json and gate on gate.tolerance.
+    test window; write metrics/compare.json and gate on gate.tolerance. When the recipe
+    changed, the gate weighs both recipes' backtests (many origins) instead of the window.
 
     Exit 0: pass or no_base (the base has no model yet); 3: fail (challenger RMSLE worse
     than the champion's by more than gate.tolerance); 1: could not compare.
     """
     from bikecast.review import compare as comparing
 
-    result = comparing.run(base, allow_stale=allow_stale)
+    result = comparing.run(base, allow_stale=allow_stale, backtest=backtest)
     typer.echo(f"{result.verdict}: {result.result['reason']}")
     raise typer.Exit(result.exit_code)
 

@@ -83,6 +83,10 @@ def scratch(tmp_path) -> Path:
 
 
 def bikecast(repo: Path, scratch: Path, *args: str):
+    """B changes the recipe (train.n_estimators), which makes compare replay both recipes;
+    the tests of the window gate say --no-backtest, test_a_recipe_change_... does not."""
+    if args[0] == "compare" and "--backtest" not in args:
+        args = (*args, "--no-backtest")
     return run(
         ["bikecast", *args], repo, check=False, env={"TMPDIR": str(scratch), **own_code(repo)}
     )
@@ -187,6 +191,34 @@ def test_worse_challenger_fails_with_exit_3_and_numbers_match_direct_scoring(
 
     assert_clean_after(repo, scratch, before)
     assert cache_files(repo) == cache_before
+
+
+def test_a_recipe_change_is_gated_on_both_recipes_backtests(repo, history, scratch):
+    """B's recipe (30 trees) against A's (early stopping from 1000), each replayed with its
+    own code over the same 26 weekly origins; the gate weighs those, and the report says so."""
+    before = git_state(repo)
+    proc = bikecast(repo, scratch, "compare", "--base", history["A"], "--backtest")
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stdout.startswith("fail: the recipe changed (params train): over 26 backtest")
+    res = read_result(repo)
+    backtest, gate = res["backtest"], res["gate"]
+    assert backtest["changes"] == ["params train"] and backtest["error"] is None
+    assert backtest["span"]["origins"] == backtest["steps"]["origins"] == 26
+    champion, challenger = backtest["champion"], backtest["challenger"]
+    assert (gate["basis"], gate["champion"], gate["challenger"]) == (
+        "backtest",
+        champion["rmsle"],
+        challenger["rmsle"],
+    )
+    assert challenger["rmsle"] > gate["limit"] and backtest["steps"]["challenger_better"] < 13
+    assert gate["window"]["champion"] == res["models"]["champion"]["rmsle"]
+    proc = bikecast(repo, scratch, "report", "--base", history["A"], "--out", "reports/pr.md")
+    assert proc.returncode == 0, proc.stderr
+    text = (repo / "reports" / "pr.md").read_text()
+    assert "**Backtest: the recipe changed** (`params train`)" in text
+    assert f"| champion | {champion['rmsle']:.4f} |" in text
+    assert "on the backtest's origins" in text
+    assert_clean_after(repo, scratch, before)
 
 
 def test_better_challenger_passes_and_report_renders(repo, history, scratch):

@@ -34,6 +34,7 @@ from bikecast.review.compare.lockfile import (
     read_lock,
     stale_inputs,
 )
+from bikecast.review.compare.recipe import RecipeBacktest, recipe_changes, run_recipe_backtest
 from bikecast.review.compare.scored import Scored, check_same_grain, score_current
 from bikecast.review.compare.window import Window, load_window
 
@@ -66,6 +67,10 @@ def _tolerance(params_text: str | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _text(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
 def _model_info(scored: Scored | None, window: pd.Series) -> dict[str, Any] | None:
     if scored is None:
         return None
@@ -94,8 +99,10 @@ def build_result(
     base_tolerance: float | None,
     current_sha: str | None,
     dirty: bool,
+    recipe: RecipeBacktest | None = None,
 ) -> Comparison:
-    """Metrics of every model on the window, deltas, fairness and the verdict."""
+    """Metrics of every model on the window, deltas, fairness and the verdict: on the window,
+    or, when the recipe changed and both recipes were replayed, on the backtest's origins."""
     actual = window.actual
     predictions = {
         "challenger": challenger.predicted,
@@ -130,6 +137,9 @@ def build_result(
             f"challenger RMSLE {detail['challenger']:.4f} vs champion {detail['champion']:.4f} "
             f"({change_text}): {word} the {tolerance:.1%} tolerance"
         )
+        gate_detail["basis"] = "window"
+        if recipe is not None and recipe.weighs:
+            verdict, reason, gate_detail = _weigh_backtest(recipe, tolerance, gate_detail, reason)
     base_info = _model_info(champion, stamps) or {}
     result = {
         "verdict": verdict,
@@ -140,6 +150,7 @@ def build_result(
         "current": {"sha": current_sha, "dirty": dirty, **(_model_info(challenger, stamps) or {})},
         "models": models,
         "deltas": delta,
+        "backtest": recipe.summary() if recipe is not None else None,
         "importance": {
             "champion": importance_shares(champion.gain) if champion else None,
             "challenger": importance_shares(challenger.gain),
@@ -157,8 +168,39 @@ def build_result(
     return Comparison(result=result, predictions=table)
 
 
-def run(base: str | None = None, root: Path = Path("."), allow_stale: bool = False) -> Comparison:
-    """Compare the working tree's model with the model at `base`; write the two outputs."""
+def _weigh_backtest(
+    recipe: RecipeBacktest, tolerance: float, window_detail: dict[str, Any], window_reason: str
+) -> tuple[str, str, dict[str, Any]]:
+    """The gate on the backtest's served RMSLE over all origins; the window's kept beside."""
+    summary = recipe.summary()
+    champion, challenger = summary["champion"]["rmsle"], summary["challenger"]["rmsle"]
+    verdict, detail = gate(champion, challenger, tolerance)
+    change = detail["relative_change"]
+    word = "within" if verdict == PASS else "worse than"
+    origins = summary["span"]["origins"]
+    reason = (
+        f"the recipe changed ({', '.join(recipe.changes)}): over {origins} backtest origins "
+        f"the challenger's recipe serves RMSLE {challenger:.4f} vs the champion's "
+        f"{champion:.4f} ({change:+.1%}): {word} the {tolerance:.1%} tolerance; on the test "
+        f"window alone: {window_reason}"
+    )
+    gate_detail = {
+        **{k: window_detail[k] for k in ("metric", "tolerance", "base_tolerance")},
+        **detail,
+        "basis": "backtest",
+        "window": {k: window_detail[k] for k in ("champion", "challenger", "limit")},
+    }
+    return verdict, reason, gate_detail
+
+
+def run(
+    base: str | None = None,
+    root: Path = Path("."),
+    allow_stale: bool = False,
+    backtest: bool = True,
+) -> Comparison:
+    """Compare the working tree's model with the model at `base`; write the two outputs.
+    With `backtest`, a change of the recipe also replays both recipes (recipe.py)."""
     from bikecast.config import load_params
 
     root = root.resolve()
@@ -182,15 +224,21 @@ def run(base: str | None = None, root: Path = Path("."), allow_stale: bool = Fal
     location = locate_base_model(
         gitrev.show(sha, str(DVC_YAML), root), gitrev.show(sha, str(DVC_LOCK), root), label
     )
-    champion = None
+    champion, recipe = None, None
+    base_params = gitrev.show(sha, str(paths.PARAMS), root)
     if location.no_base_reason is None:
+        changes = recipe_changes(gitrev.show(sha, str(DVC_LOCK), root), _text(root / DVC_LOCK))
         with gitrev.temporary_worktree(sha, root) as tree:
             materialise_base_model(tree, root, location, label)
             scorer = BaseScorer(tree, window.inputs, label, location.model_path, location.card_path)
             with scorer as base_scorer:
                 challenger = score_current(root, window.inputs)
                 champion = base_scorer.result()
-        check_same_grain(challenger, champion, label)
+            check_same_grain(challenger, champion, label)
+            if changes and backtest:
+                recipe = run_recipe_backtest(tree, root, params, base_params, changes)
+                if recipe.error:
+                    log.warning("compare: no backtest gate, the window decides: %s", recipe.error)
     else:
         challenger = score_current(root, window.inputs)
     comparison = build_result(
@@ -201,9 +249,10 @@ def run(base: str | None = None, root: Path = Path("."), allow_stale: bool = Fal
         base_sha=sha,
         no_base_reason=location.no_base_reason,
         tolerance=params.gate.tolerance,
-        base_tolerance=_tolerance(gitrev.show(sha, str(paths.PARAMS), root)),
+        base_tolerance=_tolerance(base_params),
         current_sha=gitrev.head(root),
         dirty=gitrev.is_dirty(root),
+        recipe=recipe,
     )
     io.write_csv(comparison.predictions, root / COMPARE_PREDICTIONS)
     io.write_json(comparison.result, root / COMPARE_METRICS)

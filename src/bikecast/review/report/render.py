@@ -171,13 +171,47 @@ def importance_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def backtest_block(backtest: dict | None) -> str:
+    """What each recipe would have served over the last months (only when the recipe
+    changed: a data-only retrain has one recipe)."""
+    if not backtest:
+        return ""
+    changed = ", ".join(f"`{c}`" for c in backtest["changes"])
+    lines = [f"**Backtest: the recipe changed** ({changed})", ""]
+    if backtest.get("error"):
+        return "\n".join([*lines, f"- ⚠️ Not run, the test window decides: {backtest['error']}", ""])
+    span = backtest["span"]
+    lines += [
+        f"Each recipe refitted as the loop would at {span['origins']} weekly origins "
+        f"{_when(span['start'])} → {_when(span['end'])} and scored on the following "
+        f"{span['step']}, on the same rows:",
+        "",
+        "| recipe | RMSLE | RMSE | MAE | bias (share of mean) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name in ("champion", "challenger"):
+        row = backtest[name]
+        if row:
+            lines.append(
+                f"| {name} | {_num(row['rmsle'])} | {_num(row['rmse'], 2)} | "
+                f"{_num(row['mae'], 2)} | {_num(row['bias'], 2)} "
+                f"({row['bias_share_of_mean']:+.1%}) |"
+            )
+    if backtest.get("steps"):
+        steps = backtest["steps"]
+        lines += ["", f"The challenger's recipe is better at {steps['challenger_better']} of "
+                  f"{steps['origins']} origins; the gate weighs them all."]  # fmt: skip
+    return "\n".join([*lines, ""])
+
+
 def details_block(result: dict) -> str:
     base, cur, gate, window = result["base"], result["current"], result["gate"], result["window"]
     lines = [
         "<details><summary>Details: gate, revisions, fairness, feature importance</summary>",
         "",
         f"- Gate: challenger {gate['metric'].upper()} ≤ champion × (1 + {gate['tolerance']})"
-        + (f" = {gate['limit']}" if "limit" in gate else ""),
+        + (f" = {gate['limit']}" if "limit" in gate else "")
+        + (", on the backtest's origins" if gate.get("basis") == "backtest" else ""),
         f"- Window: {window['rows']} hours, {window['start']} → {window['end']}",
     ]
     if base.get("model_version"):
@@ -239,6 +273,8 @@ def render(result: dict, context: Context) -> str:
     if line:
         parts.append(line)
     parts.append("")
+    if result.get("backtest"):
+        parts.append(backtest_block(result["backtest"]))
     if "pred_vs_actual" in context.images:
         parts += [
             f"![Predicted vs actual over the test window]({context.images['pred_vs_actual']})",
