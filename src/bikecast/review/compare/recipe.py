@@ -4,8 +4,9 @@ A scheduled retrain changes only the data, and the window gate is the right ques
 new fit as good as main's on hours neither saw?). A change of the recipe (the code of the
 features, split and train stages, or their params) is judged by what it would have done in
 production: `bikecast backtest` of today's recipe in this process and of the base's recipe
-under the base's own code (base_backtest.py, in a subprocess, at the same time), on the same
-validated rows over the same origins. The gate then weighs all those origins.
+under the base's own code (base_backtest.py, in a subprocess), on the same
+validated rows over the same origins, one after the other. The gate then weighs all those
+origins.
 """
 
 from __future__ import annotations
@@ -120,23 +121,20 @@ def run_recipe_backtest(
     env = {**os.environ, "PYTHONPATH": str(tree / "src"), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONNOUSERSITE": "1"}  # fmt: skip
     args = [start.isoformat(), end.isoformat(), str(result_path)]
+    log.info("compare: the recipe changed (%s): backtesting both", ", ".join(changes))
+    # One after the other: two 2-thread XGBoost fits on 2 cores wait on each other's
+    # threads and take 10x longer together than in turn (bench/RESULTS.md).
+    try:
+        table = pd.read_parquet(root / paths.FEATURES)
+        challenger = run_backtest(table, params, start, end).result
+    except (OSError, ValueError, BikecastError) as exc:
+        return RecipeBacktest(changes, None, None, f"today's backtest: {exc}")
     with open(stderr_path, "wb") as stderr:
-        proc = subprocess.Popen(
+        proc = subprocess.run(
             [sys.executable, "-c", PROGRAM.read_text(), *args],
             cwd=scratch, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=stderr,
+            stderr=stderr, check=False,
         )  # fmt: skip
-        try:
-            log.info("compare: the recipe changed (%s): backtesting both", ", ".join(changes))
-            table = pd.read_parquet(root / paths.FEATURES)
-            challenger = run_backtest(table, params, start, end).result
-            proc.wait()
-        except (OSError, ValueError, BikecastError) as exc:
-            return RecipeBacktest(changes, None, None, f"today's backtest: {exc}")
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
     try:
         outcome = json.loads(result_path.read_text())
     except (OSError, json.JSONDecodeError):
