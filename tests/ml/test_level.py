@@ -12,11 +12,11 @@ from bikecast.config import LevelParams, Params, TrainParams
 from bikecast.data.schema import read_canonical
 from bikecast.data.synthetic import grown_city
 from bikecast.data.validation import validate_frame
+from bikecast.ml.calendar import local_day
 from bikecast.ml.features import LEVEL_COLUMN, model_features
 from bikecast.ml.level import YEAR_DAYS, LevelTable, level_for
 from bikecast.ml.metrics import regression_metrics
 from bikecast.ml.model import predict, predict_features
-from bikecast.ml.stations import local_day
 from bikecast.ml.training import fit
 from bikecast.stages.features import feature_table
 

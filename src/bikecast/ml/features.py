@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bikecast.data.schema import TIMEZONE, WEATHER
+from bikecast.data.schema import WEATHER
 from bikecast.grain import Grain
+from bikecast.ml.calendar import NS_PER_DAY, NS_PER_HOUR, local_ns, utc_ns
 from bikecast.ml.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
 
 if TYPE_CHECKING:
@@ -64,11 +65,21 @@ def model_features(
     features = build_features(frame)
     if stations is not None:
         features = pd.concat([features, stations.features(frame)], axis=1)
-    if level is not None:
-        features[LEVEL_COLUMN] = level.of(frame["timestamp"])
+    if level is not None:  # one float32 block still: no pandas column insert per request
+        block = np.column_stack([features.to_numpy(), level.of(frame["timestamp"])])
+        columns = (
+            _COLUMNS_LEVEL
+            if features.columns is _COLUMNS
+            else features.columns.append(pd.Index([LEVEL_COLUMN]))
+        )
+        features = pd.DataFrame(block, columns=columns, index=frame.index, copy=False)
     return features
 
 
+_WEATHER = pd.Index(WEATHER)  # label → code, built once
+_WEATHER_CODE = {label: code for code, label in enumerate(WEATHER)}
+_COLUMNS = pd.Index(FEATURE_COLUMNS)
+_COLUMNS_LEVEL = pd.Index([*FEATURE_COLUMNS, LEVEL_COLUMN])
 HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"
 
 
@@ -81,46 +92,53 @@ def _holiday_days(years: tuple[int, ...]) -> np.ndarray:
     return np.array(sorted(calendar), dtype="datetime64[D]").astype("int64")
 
 
-def _days_to_nearest(days: np.ndarray, holidays: np.ndarray) -> np.ndarray:
-    """Days to the nearest public holiday, capped: demand dips around holidays
-    (Thanksgiving weekend, Christmas week), not only on them."""
+def _days_to_nearest(days: np.ndarray, holidays: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each day is a public holiday, and the days to the nearest one, capped: demand
+    dips around holidays (Thanksgiving weekend, Christmas week), not only on them."""
     after = np.searchsorted(holidays, days)
     next_gap = holidays[np.clip(after, 0, len(holidays) - 1)] - days
     prev_gap = days - holidays[np.clip(after - 1, 0, len(holidays) - 1)]
     nearest = np.minimum(np.abs(next_gap), np.abs(prev_gap))
-    return np.minimum(nearest, HOLIDAY_HORIZON_DAYS)
+    return nearest == 0, np.minimum(nearest, HOLIDAY_HORIZON_DAYS)
+
+
+def _weather_codes(labels: pd.Series) -> np.ndarray:
+    """Weather label → its position in WEATHER (-1: unknown). A dict for the API's few
+    records; pandas' hash table for the pipeline's many."""
+    if len(labels) <= 64:
+        return np.array([_WEATHER_CODE.get(w, -1) for w in labels], dtype="int64")
+    return _WEATHER.get_indexer(np.asarray(labels, dtype=object))
 
 
 def build_features(frame: pd.DataFrame) -> pd.DataFrame:
     """Raw inputs (UTC timestamp + weather) → the model's feature matrix, same index.
 
-    Written for one-row calls as much as for millions (the API calls it per request): one
-    timezone conversion, index attributes instead of `.dt`, one float32 block.
+    Written for one-row calls as much as for millions (the API calls it per request): the
+    calendar in numpy (no pandas datetime objects), one float32 block.
     """
     missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"feature inputs are missing columns {missing}")
-    stamps = pd.DatetimeIndex(frame["timestamp"])
-    if stamps.tz is None:
-        raise ValueError("timestamp must be timezone-aware (UTC)")
-    local = stamps.tz_convert(TIMEZONE)
-    day = local.tz_localize(None).asi8 // 86_400_000_000_000  # local calendar day number
-    years = np.unique(local.year)
+    local = local_ns(utc_ns(frame["timestamp"]))  # DC wall clock, numpy (ml/calendar.py)
+    day = local // NS_PER_DAY  # local calendar day number
+    dates = day.astype("datetime64[D]")
+    year_start = dates.astype("datetime64[Y]")
+    years = year_start.astype("int64") + 1970
     # the neighbouring years too, so the days around New Year see both sides
-    holiday_days = _holiday_days(tuple(range(int(years[0]) - 1, int(years[-1]) + 2)))
-    is_holiday = np.isin(day, holiday_days)
-    weekday = local.weekday.to_numpy()
-    weather_code = pd.Categorical(frame["weather"], categories=WEATHER).codes
+    holiday_days = _holiday_days(tuple(range(int(years.min()) - 1, int(years.max()) + 2)))
+    is_holiday, days_to_holiday = _days_to_nearest(day, holiday_days)
+    weekday = (day + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
+    weather_code = _weather_codes(frame["weather"])
     if (weather_code < 0).any():
         unknown = sorted(set(frame["weather"][weather_code < 0].astype(str)))
         raise ValueError(f"unknown weather labels {unknown}; expected one of {list(WEATHER)}")
     columns = {
-        "hour": local.hour.to_numpy(),
+        "hour": (local % NS_PER_DAY) // NS_PER_HOUR,
         "weekday": weekday,
-        "month": local.month.to_numpy(),
-        "day_of_year": local.dayofyear.to_numpy(),
+        "month": dates.astype("datetime64[M]").astype("int64") % 12 + 1,
+        "day_of_year": (dates - year_start).astype("int64") + 1,
         "is_holiday": is_holiday,
-        "days_to_holiday": _days_to_nearest(day, holiday_days),
+        "days_to_holiday": days_to_holiday,
         "working_day": (weekday < 5) & ~is_holiday,
         "temp_c": frame["temp_c"].to_numpy(),
         "feels_like_c": frame["feels_like_c"].to_numpy(),
@@ -131,7 +149,7 @@ def build_features(frame: pd.DataFrame) -> pd.DataFrame:
     matrix = np.empty((len(frame), len(FEATURE_COLUMNS)), dtype="float32")
     for i, name in enumerate(FEATURE_COLUMNS):
         matrix[:, i] = columns[name]
-    return pd.DataFrame(matrix, columns=list(FEATURE_COLUMNS), index=frame.index)
+    return pd.DataFrame(matrix, columns=_COLUMNS, index=frame.index, copy=False)
 
 
 def city_totals(table: pd.DataFrame, predicted: np.ndarray | None = None) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from bikecast.ml.stations import local_day
+from bikecast.ml.calendar import local_day
 
 if TYPE_CHECKING:
     from bikecast.config import Params

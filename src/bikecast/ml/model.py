@@ -72,7 +72,11 @@ def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray
     """Feature matrix → rentals per hour (the model is fitted on log1p of the target, less
     the level where the features carry one)."""
     columns = booster.feature_names or list(feature_columns())
-    raw = booster.inplace_predict(features[columns].to_numpy(dtype="float32"))
+    if list(features.columns[: len(columns)]) == columns:  # model_features' own frame
+        matrix = features.to_numpy(dtype="float32")[:, : len(columns)]
+    else:  # a feature table (timestamps and counts beside the features)
+        matrix = features[columns].to_numpy(dtype="float32")
+    raw = booster.inplace_predict(matrix)
     raw = np.asarray(raw, dtype="float64")
     if LEVEL_COLUMN in features:
         raw = raw + features[LEVEL_COLUMN].to_numpy(dtype="float64")

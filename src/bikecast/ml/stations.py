@@ -17,21 +17,14 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from bikecast.data.schema import TIMEZONE
+from bikecast.ml.calendar import local_day
 
 STATION_FEATURE_COLUMNS = ("station_code", "latitude", "longitude", "station_recent_mean")
 CATEGORICAL = frozenset({"station_code"})  # XGBoost splits it as a category, not a number
-NS_PER_DAY = 86_400_000_000_000
 
 
 class UnknownStationError(ValueError):
     """A station the model has never seen: it has no code, place or history to use."""
-
-
-def local_day(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Washington DC calendar day of each UTC timestamp, as days since 1970-01-01."""
-    local = pd.DatetimeIndex(timestamps).tz_convert(TIMEZONE).tz_localize(None)
-    return local.asi8 // NS_PER_DAY
 
 
 def daily_history(frame: pd.DataFrame) -> pd.DataFrame:
