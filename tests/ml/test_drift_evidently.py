@@ -20,8 +20,8 @@ from bikecast.data.validation import validate_frame
 from bikecast.ml.drift import TARGET, prepare
 from bikecast.ml.drift_report import RANDOM_IDS, evidently_scores, measure
 from bikecast.ml.features import FEATURE_COLUMNS
+from bikecast.ml.split import split_by_time
 from bikecast.stages.features import feature_table
-from bikecast.stages.split import split_by_time
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "seed" / "bikeshare_dc_2011.csv.gz"

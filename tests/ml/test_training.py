@@ -8,9 +8,9 @@ from bikecast.data.schema import DataError
 from bikecast.ml import baselines
 from bikecast.ml.evaluation import plot_tables, score
 from bikecast.ml.metrics import regression_metrics, skill
+from bikecast.ml.split import split_by_time
 from bikecast.ml.training import fit, hour_counts, train_window
 from bikecast.stages.features import feature_table
-from bikecast.stages.split import split_by_time
 
 
 @pytest.fixture(scope="module")

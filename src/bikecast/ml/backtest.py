@@ -26,6 +26,7 @@ from bikecast.ml.features import LEVEL_COLUMN, feature_columns
 from bikecast.ml.level import LevelTable, level_for
 from bikecast.ml.metrics import regression_metrics, skill
 from bikecast.ml.model import predict_features
+from bikecast.ml.split import split_by_time
 from bikecast.ml.training import Fitted, fit, refit
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,7 @@ def served_rows(table: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
 
 def pipeline_fit(rows: pd.DataFrame, params: Params, columns: tuple[str, ...]) -> Fitted:
     """What `dvc repro` serves when as_of is the last of these rows."""
-    as_of = rows["timestamp"].max()
-    train = rows[rows["timestamp"] <= as_of - pd.Timedelta(days=params.split.test_days)]
+    train, _ = split_by_time(rows, rows["timestamp"].max(), params.split.test_days)
     rounds = fit(train, params.train, columns).rounds
     return refit(rows, params.train, columns, rounds)
 

@@ -1,4 +1,5 @@
-"""split: by time; the last `split.test_days` days up to `ingest.as_of` are the test window."""
+"""split: by time; the last `split.test_days` days up to `ingest.as_of` are the test window
+(the rule is bikecast.ml.split, which the backtest applies at every origin too)."""
 
 from __future__ import annotations
 
@@ -8,35 +9,9 @@ import pandas as pd
 
 from bikecast import io, paths
 from bikecast.config import Params
-from bikecast.data.schema import DataError
+from bikecast.ml.split import check_sizes, last_train_hour, split_by_time
 
 log = logging.getLogger(__name__)
-
-
-def split_by_time(
-    table: pd.DataFrame, as_of: pd.Timestamp, test_days: int
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows in (as_of - test_days, as_of] are test; everything earlier is train."""
-    cutoff = as_of - pd.Timedelta(days=test_days)
-    in_window = table["timestamp"] <= as_of
-    train = table[in_window & (table["timestamp"] <= cutoff)].reset_index(drop=True)
-    test = table[in_window & (table["timestamp"] > cutoff)].reset_index(drop=True)
-    check_sizes(len(train), len(test), as_of, test_days)
-    return train, test
-
-
-def check_sizes(train_rows: int, test_rows: int, as_of: pd.Timestamp, test_days: int) -> None:
-    cutoff = as_of - pd.Timedelta(days=test_days)
-    if not test_rows:
-        raise DataError(
-            f"split: no rows in the test window ({cutoff.isoformat()}, {as_of.isoformat()}]; "
-            "is ingest.as_of after the end of the data?"
-        )
-    if not train_rows:
-        raise DataError(
-            f"split: no rows before {cutoff.isoformat()} to train on; lower split.test_days "
-            f"({test_days}) or move ingest.as_of later"
-        )
 
 
 def run(params: Params) -> None:
@@ -57,7 +32,7 @@ def run_dask(params: Params) -> None:
     with dask_client(params.compute):
         table = read_parquet(paths.FEATURES, params.compute)
         as_of = params.ingest.as_of_utc
-        cutoff = as_of - pd.Timedelta(days=params.split.test_days)
+        cutoff = last_train_hour(as_of, params.split.test_days)
         train = table[table["timestamp"] <= cutoff]
         test = table[(table["timestamp"] > cutoff) & (table["timestamp"] <= as_of)].compute()
         train_rows = int(train.map_partitions(len).sum().compute())
