@@ -79,3 +79,14 @@ def test_a_card_with_a_broken_level_table_is_not_ready(served, tmp_path):
         ready = client.get("/ready")
     assert ready.status_code == 503
     assert "level table is malformed" in ready.json()["reason"]
+
+
+def test_a_loaded_level_model_forecasts_with_its_level_when_given_none(served):
+    """load_model + predict(booster, frame), as an older caller writes it, is not silently
+    a forecast at last year's level."""
+    model, rows, _ = served
+    booster, card = load_model(model)
+    ahead = rows.iloc[-48:].assign(timestamp=rows["timestamp"].iloc[-48:] + pd.Timedelta(days=60))
+    with_card = predict(booster, ahead, level=card.level_table)
+    np.testing.assert_array_equal(predict(booster, ahead), with_card)
+    assert card.level_table.latest > 0.4  # the growth is there to be missed

@@ -65,6 +65,9 @@ def load_model(
         booster.load_model(str(model_path))
     except xgb.core.XGBoostError as exc:
         raise ModelError(f"{model_path}: XGBoost cannot read it ({exc})") from exc
+    # A level model cannot forecast without its level: the loaded booster keeps its card's
+    # table, so `predict(booster, frame)` is right even for a caller that passes none.
+    booster.bikecast_level = card.level_table
     return booster, card
 
 
@@ -90,5 +93,6 @@ def predict(
     level: LevelTable | None = None,
 ) -> np.ndarray:
     """Raw inputs (timestamp + weather, + station_id for a station model) → rentals per hour,
-    through the shared features."""
+    through the shared features; a loaded level model uses its card's level by default."""
+    level = level if level is not None else getattr(booster, "bikecast_level", None)
     return predict_features(booster, model_features(frame, stations, level))
