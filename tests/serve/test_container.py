@@ -239,6 +239,32 @@ def manifests() -> dict[str, dict]:
     return by_kind
 
 
+# The oldest Kubernetes minor still in upstream support when this was written, and the newest
+# whose schemas kubernetes-validate bundles: the manifests must be valid on both.
+K8S_VERSIONS = ("1.31.0", "latest")
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_manifests_match_the_kubernetes_schemas_offline(manifests, version):
+    """Strict: an unknown field (a misspelt probe, a key at the wrong level) is an error, not
+    silently ignored by the API server's pruning."""
+    import kubernetes_validate
+
+    if version == "latest":
+        version = kubernetes_validate.latest_version()
+    for doc in manifests.values():
+        kubernetes_validate.validate(doc, version, strict=True)  # raises ValidationError
+    broken = json.loads(json.dumps(manifests["Deployment"]))
+    pod = broken["spec"]["template"]["spec"]
+    pod["containers"][0]["readinesProbe"] = pod["containers"][0].pop("readinessProbe")
+    with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
+        kubernetes_validate.validate(broken, version, strict=True)
+    broken = json.loads(json.dumps(manifests["HorizontalPodAutoscaler"]))
+    broken["spec"]["minReplicas"] = "two"
+    with pytest.raises(kubernetes_validate.ValidationError, match="not of type 'integer'"):
+        kubernetes_validate.validate(broken, version, strict=True)
+
+
 def test_deployment_probes_resources_and_security(manifests):
     deployment = manifests["Deployment"]
     assert deployment["metadata"]["name"] == "bikecast"  # the release workflow's default
@@ -258,6 +284,8 @@ def test_deployment_probes_resources_and_security(manifests):
     assert security["allowPrivilegeEscalation"] is False
     assert security["readOnlyRootFilesystem"] is True
     assert security["capabilities"]["drop"] == ["ALL"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert security["privileged"] is False and pod["automountServiceAccountToken"] is False
     assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
