@@ -67,10 +67,6 @@ def _tolerance(params_text: str | None) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def _text(path: Path) -> str | None:
-    return path.read_text() if path.is_file() else None
-
-
 def _model_info(scored: Scored | None, window: pd.Series) -> dict[str, Any] | None:
     if scored is None:
         return None
@@ -211,7 +207,8 @@ def run(
     sha = gitrev.resolve(rev, root)
     label = f"base {rev} ({sha[:12]})"
     params = load_params(root / paths.PARAMS)
-    problems = stale_inputs(read_lock(root), root)
+    lock = read_lock(root)
+    problems = stale_inputs(lock, root)
     if problems and not allow_stale:
         raise CompareError(
             "the working tree is not what dvc.lock describes, so the challenger would be "
@@ -227,7 +224,7 @@ def run(
     champion, recipe = None, None
     base_params = gitrev.show(sha, str(paths.PARAMS), root)
     if location.no_base_reason is None:
-        changes = recipe_changes(gitrev.show(sha, str(DVC_LOCK), root), _text(root / DVC_LOCK))
+        changes = recipe_changes(gitrev.show(sha, str(DVC_LOCK), root), lock)
         with gitrev.temporary_worktree(sha, root) as tree:
             materialise_base_model(tree, root, location, label)
             scorer = BaseScorer(tree, window.inputs, label, location.model_path, location.card_path)

@@ -36,40 +36,36 @@ RECIPE_STAGES = ("features", "split", "train")
 DATA_PARAMS = ("ingest.",)  # where and how far the data goes: not the recipe
 
 
-def _recipe(lock_text: str | None) -> dict[str, Any]:
-    """Per recipe stage of a dvc.lock: the md5 of each code dependency and its params."""
-    try:
-        stages = (yaml.safe_load(lock_text or "") or {}).get("stages") or {}
-    except (yaml.YAMLError, AttributeError):
-        return {}
+def _recipe(lock: dict[str, Any]) -> dict[str, Any]:
+    """The recipe in a parsed dvc.lock, one flat mapping keyed by (stage, what): the md5 of
+    each code dependency of the recipe stages ("src/...") and their params ("params <key>")."""
+    stages = lock.get("stages") if isinstance(lock, dict) else None
     if not isinstance(stages, dict) or not stages:
         return {}
     recipe = {}
     for name in RECIPE_STAGES:
         stage = stages.get(name) or {}
-        code = {d.get("path"): d.get("md5") for d in stage.get("deps") or []
-                if str(d.get("path", "")).startswith("src/")}  # fmt: skip
-        values = (stage.get("params") or {}).get(str(paths.PARAMS)) or {}
-        kept = {k: v for k, v in values.items() if not k.startswith(DATA_PARAMS)}
-        recipe[name] = {"code": code, "params": kept}
+        for dep in stage.get("deps") or []:
+            if str(dep.get("path", "")).startswith("src/"):
+                recipe[name, dep["path"]] = dep.get("md5")
+        for key, value in ((stage.get("params") or {}).get(str(paths.PARAMS)) or {}).items():
+            if not key.startswith(DATA_PARAMS):
+                recipe[name, f"params {key}"] = value
     return recipe
 
 
-def recipe_changes(base_lock: str | None, current_lock: str | None) -> list[str]:
-    """What differs in the recipe between two dvc.lock texts (empty: the same recipe)."""
-    base, current = _recipe(base_lock), _recipe(current_lock)
+def recipe_changes(base_lock: str | None, current_lock: dict[str, Any]) -> list[str]:
+    """What differs in the recipe between the base's dvc.lock (its text) and the working
+    tree's (parsed); empty: the same recipe, or a lock that cannot say."""
+    try:
+        base = _recipe(yaml.safe_load(base_lock or "") or {})
+    except yaml.YAMLError:
+        return []
+    current = _recipe(current_lock)
     if not base or not current:
         return []
-    changes = []
-    for name in RECIPE_STAGES:
-        old, new = base.get(name, {}), current.get(name, {})
-        for path in sorted(set(old.get("code", {})) | set(new.get("code", {}))):
-            if old.get("code", {}).get(path) != new.get("code", {}).get(path):
-                changes.append(path)
-        for key in sorted(set(old.get("params", {})) | set(new.get("params", {}))):
-            if old.get("params", {}).get(key) != new.get("params", {}).get(key):
-                changes.append(f"params {key}")
-    return sorted(set(changes))
+    differ = {key for key in base.keys() | current.keys() if base.get(key) != current.get(key)}
+    return sorted({what for _stage, what in differ})
 
 
 @dataclass(frozen=True)
