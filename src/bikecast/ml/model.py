@@ -16,6 +16,7 @@ import pandas as pd
 
 from bikecast.ml.card import ModelCard, ModelError
 from bikecast.ml.features import LEVEL_COLUMN, feature_columns, model_features
+from bikecast.ml.xgb import xgboost
 
 if TYPE_CHECKING:
     import xgboost as xgb
@@ -41,8 +42,7 @@ def load_model(
     model_path: str | Path, card_path: str | Path | None = None
 ) -> tuple[xgb.Booster, ModelCard]:
     """Load and verify a model against the sha256 in its card; raise ModelError if unsure."""
-    import xgboost as xgb
-
+    xgb = xgboost()
     model_path = Path(model_path)
     card_path = Path(card_path) if card_path else model_path.with_suffix(".json")
     if not model_path.exists():

@@ -26,6 +26,7 @@ from bikecast.ml.features import FEATURE_COLUMNS, LEVEL_COLUMN, feature_columns,
 from bikecast.ml.level import LevelTable
 from bikecast.ml.model import model_version
 from bikecast.ml.stations import StationTable
+from bikecast.ml.xgb import xgboost
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def target(table: pd.DataFrame) -> Any:
 
 
 def matrix(table: pd.DataFrame, columns: tuple[str, ...] = FEATURE_COLUMNS):
-    import xgboost as xgb
-
+    xgb = xgboost()
     types = feature_types(columns)
     return xgb.DMatrix(
         table[list(columns)].to_numpy(dtype="float32"),
@@ -107,7 +107,7 @@ class _Local:
         return matrix(frame, self.columns)
 
     def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
-        import xgboost as xgb
+        xgb = xgboost()
 
         history: dict[str, dict[str, list[float]]] = {}
         booster = xgb.train(params, dtrain, num_boost_round=rounds, evals_result=history, **kwargs)
@@ -122,6 +122,7 @@ class _Dask:
         self.client, self.columns = client, columns
 
     def matrix(self, frame: Any, ref: Any = None) -> Any:
+        xgboost()
         import xgboost.dask as dxgb
 
         types = feature_types(self.columns)
@@ -136,6 +137,7 @@ class _Dask:
         )
 
     def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
+        xgboost()
         import xgboost.dask as dxgb
 
         result = dxgb.train(self.client, params, dtrain, num_boost_round=rounds, **kwargs)
@@ -219,12 +221,10 @@ def model_card(
     level: LevelTable | None = None,
 ) -> ModelCard:
     """The card of a fit; with `evaluation` (the evaluation fit's card), of the served fit."""
-    import xgboost
-
     return ModelCard(
         version=model_version(sha256),
         sha256=sha256,
-        xgboost_version=xgboost.__version__,
+        xgboost_version=xgboost().__version__,
         grain=params.grain,
         compute_engine=params.compute.engine,
         feature_columns=feature_columns(params.grain),
