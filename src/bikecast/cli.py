@@ -371,12 +371,17 @@ def tune(
     out: Annotated[Path, typer.Option(help="Where to write all results.")] = Path(
         "reports/tuning.json"
     ),
+    time_tolerance: Annotated[
+        float,
+        typer.Option(help="Take the fastest fit within this relative CV error of the best."),
+    ] = 0.01,
 ) -> None:
-    """Choose train.* by time-series cross-validation inside the train split only."""
+    """Choose train.* by time-series cross-validation inside the train split only, with
+    fit seconds as the second objective."""
     import pandas as pd
 
     from bikecast import io
-    from bikecast.ml.tune import DEFAULT_GRID, grid_search
+    from bikecast.ml.tune import DEFAULT_GRID, choose, grid_search
 
     settings = _params(params)
     if settings.grain.is_station and fold_days > settings.station.history_lag_days:
@@ -393,9 +398,18 @@ def tune(
         choices[name] = [kind(v) for v in values.split(",")]
     train = pd.read_parquet(paths.TRAIN)
     results = grid_search(train, settings.train, choices, folds, fold_days)
-    io.write_json({"folds": folds, "fold_days": fold_days, "results": results}, out)
+    chosen = choose(results, time_tolerance)
+    summary = {"folds": folds, "fold_days": fold_days, "time_tolerance": time_tolerance}
+    io.write_json({**summary, "chosen": chosen, "results": results}, out)
+    for r in results:
+        mark = "*" if r is chosen else ("p" if r["pareto"] else " ")
+        typer.echo(f"{mark} CV RMSLE {r['rmsle']:.4f}  {r['fit_s']:6.2f} s  {r['params']}")
     best = results[0]
-    typer.echo(f"best CV RMSLE {best['rmsle']} with {best['params']} (all results: {out})")
+    typer.echo(
+        f"best CV RMSLE {best['rmsle']} with {best['params']}; chosen (fastest within "
+        f"{time_tolerance:.0%}): {chosen['rmsle']} in {chosen['fit_s']} s with "
+        f"{chosen['params']} (* chosen, p Pareto front; all results: {out})"
+    )
 
 
 @app.command()
