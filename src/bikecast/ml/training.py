@@ -26,7 +26,7 @@ from bikecast.ml.features import FEATURE_COLUMNS, LEVEL_COLUMN, feature_columns,
 from bikecast.ml.level import LevelTable
 from bikecast.ml.model import model_version
 from bikecast.ml.stations import StationTable
-from bikecast.ml.xgb import xgboost
+from bikecast.ml.xgb import xgboost, xgboost_dask
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,6 @@ class _Local:
 
     def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
         xgb = xgboost()
-
         history: dict[str, dict[str, list[float]]] = {}
         booster = xgb.train(params, dtrain, num_boost_round=rounds, evals_result=history, **kwargs)
         return booster, history
@@ -122,9 +121,7 @@ class _Dask:
         self.client, self.columns = client, columns
 
     def matrix(self, frame: Any, ref: Any = None) -> Any:
-        xgboost()
-        import xgboost.dask as dxgb
-
+        dxgb = xgboost_dask()
         types = feature_types(self.columns)
         return dxgb.DaskQuantileDMatrix(
             self.client,
@@ -137,9 +134,7 @@ class _Dask:
         )
 
     def train(self, params: dict, dtrain: Any, rounds: int, **kwargs: Any) -> tuple[Any, dict]:
-        xgboost()
-        import xgboost.dask as dxgb
-
+        dxgb = xgboost_dask()
         result = dxgb.train(self.client, params, dtrain, num_boost_round=rounds, **kwargs)
         return result["booster"], result["history"]
 

@@ -24,3 +24,11 @@ def xgboost() -> ModuleType:
         if hidden:
             del sys.modules["sklearn"]
     return xgboost
+
+
+def xgboost_dask() -> ModuleType:
+    """xgboost.dask, on top of the same scikit-learn-free import."""
+    xgboost()
+    from xgboost import dask
+
+    return dask
