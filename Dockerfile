@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # The bikecast prediction API. Only the serving dependencies go in (the project's core
-# `dependencies`, installed from uv.lock: no dvc, evidently, pandera, scikit-learn or
-# matplotlib, and xgboost-cpu rather than the CUDA build), plus the model DVC produced.
+# `dependencies`, installed from uv.lock: no dvc, evidently, pandera, scikit-learn, matplotlib,
+# nor XGBoost and its scipy: the API runs the model's ONNX export with ONNX Runtime), plus the
+# model DVC produced.
 # Build from a checkout where `dvc pull` (or `dvc repro`) has written models/ and metrics/:
 #
 #   docker build \
@@ -31,6 +32,11 @@ RUN uv sync --locked --no-dev --no-install-project --no-editable
 COPY README.md LICENSE ./
 COPY src ./src
 RUN uv sync --locked --no-dev --no-editable
+# What the server never loads: the packages' own test suites, and ONNX Runtime's C-API library
+# (its Python binding carries the runtime itself; scripts/container_check.py checks that the
+# image still predicts what the pipeline does).
+RUN find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
+    && rm -f /opt/venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*
 
 # --- runtime: the venv, the model and its metadata, a non-root user -------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -47,7 +53,7 @@ LABEL org.opencontainers.image.title="bikecast" \
 ENV PATH=/opt/venv/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    BIKECAST_MODEL_PATH=/app/models/model.ubj \
+    BIKECAST_MODEL_PATH=/app/models/model.onnx \
     BIKECAST_CARD_PATH=/app/models/model.json \
     BIKECAST_METRICS_PATH=/app/metrics/evaluate.json \
     BIKECAST_GIT_SHA=${GIT_SHA}
@@ -57,12 +63,12 @@ RUN groupadd --system --gid 10001 bikecast \
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 # Owned by root and read-only for the service user: the model cannot be changed at run time.
-COPY models/model.ubj models/model.json ./models/
+COPY models/model.onnx models/model.json ./models/
 COPY metrics/evaluate.json ./metrics/
 # No params.yaml: the service is configured by BIKECAST_* variables alone (serve/settings.py).
 # Fail the build, not the deployment, on a corrupt model or a mislabelled image.
 RUN python -c "import sys; from bikecast.ml.model import load_model; \
-_, card = load_model('/app/models/model.ubj', '/app/models/model.json'); \
+_, card = load_model('/app/models/model.onnx', '/app/models/model.json'); \
 v = card.version; \
 sys.exit(0 if '${MODEL_VERSION}' in ('unknown', v) else f'MODEL_VERSION ${MODEL_VERSION} != {v}')"
 USER 10001:10001

@@ -15,6 +15,7 @@ TRAIN = Path("data/split/train.parquet")
 TEST = Path("data/split/test.parquet")
 MODEL = Path("models/model.ubj")  # the served fit: every validated row up to as_of
 MODEL_META = Path("models/model.json")
+MODEL_ONNX = Path("models/model.onnx")  # the served fit as ONNX: what the API runs
 EVAL_MODEL = Path("models/eval.ubj")  # the evaluation fit: the train split only
 EVAL_META = Path("models/eval.json")
 DVCLIVE_DIR = Path("dvclive")

@@ -23,6 +23,7 @@ from bikecast.data.schema import WEATHER
 from bikecast.ml.card import DataWindow, ModelCard
 from bikecast.ml.features import FEATURE_COLUMNS, build_features
 from bikecast.ml.model import ModelError, file_sha256, load_model, model_version, predict
+from bikecast.ml.runtime import export
 from bikecast.serve import ServeSettings, create_app
 from bikecast.serve.errors import validation_detail
 
@@ -39,7 +40,8 @@ METRICS = {"model": {"rmse": 50.0, "mae": 30.0, "rmsle": 0.5, "r2": 0.7, "bias":
 
 
 def train_tiny_model(directory: Path) -> Path:
-    """A 20-tree model on synthetic hours, saved with a card like the train stage writes."""
+    """A 20-tree model on synthetic hours, saved (.ubj and .onnx) with a card like the train
+    stage writes."""
     import xgboost as xgb
 
     rng = np.random.default_rng(7)
@@ -80,6 +82,11 @@ def train_tiny_model(directory: Path) -> Path:
             train_rows=n,
         ),
     )
+    # the served fit's ONNX export beside it, checked on these hours, as train writes it
+    onnx_sha = export(
+        booster, features[list(FEATURE_COLUMNS)].to_numpy("float32"), model.with_suffix(".onnx")
+    )
+    card = card.model_copy(update={"onnx_sha256": onnx_sha})
     (directory / "model.json").write_text(json.dumps(card.to_dict()))
     return model
 

@@ -21,7 +21,7 @@ from tests.serve.test_app import train_tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_ONLY = {"dvc", "dvc-s3", "dvclive", "evidently", "pandera", "scikit-learn", "matplotlib"}
-IMAGE_FILES = ("models/model.ubj", "models/model.json", "metrics/evaluate.json")
+IMAGE_FILES = ("models/model.onnx", "models/model.json", "metrics/evaluate.json")
 
 
 def parse_dockerfile(text: str) -> list[tuple[str, str]]:
@@ -95,9 +95,11 @@ def test_serving_dependency_closure_has_no_pipeline_or_cuda_package():
             continue
         seen.add(name)
         todo.extend(d["name"] for d in packages[name].get("dependencies", []))
-    assert {"fastapi", "uvicorn", "xgboost-cpu", "prometheus-fastapi-instrumentator"} <= seen
+    assert {"fastapi", "uvicorn", "onnxruntime", "prometheus-fastapi-instrumentator"} <= seen
     assert not seen & PIPELINE_ONLY
-    assert "xgboost" not in seen and not any(n.startswith("nvidia") for n in seen)
+    # the API runs the ONNX export: no XGBoost, hence no scipy, no CUDA
+    assert not seen & {"xgboost", "xgboost-cpu", "scipy", "scikit-learn", "onnxmltools"}
+    assert not any(n.startswith("nvidia") for n in seen)
 
 
 def test_dockerfile_copies_the_model_and_its_metadata(dockerfile):
@@ -106,7 +108,7 @@ def test_dockerfile_copies_the_model_and_its_metadata(dockerfile):
     for path in IMAGE_FILES:
         assert path in copied
     env = " ".join(a for k, a in final if k == "ENV")
-    for var in ("BIKECAST_MODEL_PATH=/app/models/model.ubj", "BIKECAST_GIT_SHA=${GIT_SHA}"):
+    for var in ("BIKECAST_MODEL_PATH=/app/models/model.onnx", "BIKECAST_GIT_SHA=${GIT_SHA}"):
         assert var in env
     verify = [a for k, a in final if k == "RUN" and "load_model" in a]
     assert verify, "the build verifies the model's sha256"

@@ -59,6 +59,9 @@ class ModelCard(_Strict):
     version: str  # the first 12 hex digits of sha256: what /model and image tags show
     sha256: str  # of the model file: a swapped or corrupt file is caught before it predicts
     format: Literal["xgboost-ubj"] = "xgboost-ubj"
+    # served fits: the sha256 of the same trees as ONNX (models/model.onnx), which the API
+    # runs with ONNX Runtime (bikecast.ml.runtime)
+    onnx_sha256: str | None = None
     xgboost_version: str
     # the trees learn log1p(rentals), less the level (the log growth) where `level` is set
     target: Literal["log1p(rentals)", "log1p(rentals) - level"] = "log1p(rentals)"

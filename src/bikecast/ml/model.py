@@ -2,7 +2,8 @@
 
 The model is stored in XGBoost's own UBJSON format (never pickle) beside its card
 (bikecast.ml.card), which records its content hash, so a corrupt or swapped file is caught
-before it predicts.
+before it predicts. The served fit also has an ONNX export (bikecast.ml.runtime), hashed in
+the same card, which the API runs.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import xgboost as xgb
 
     from bikecast.ml.level import LevelTable
+    from bikecast.ml.runtime import OnnxModel
     from bikecast.ml.stations import StationTable
 
 
@@ -39,20 +41,30 @@ def model_version(sha256: str) -> str:
 
 
 def load_model(
-    model_path: str | Path, card_path: str | Path | None = None
-) -> tuple[xgb.Booster, ModelCard]:
-    """Load and verify a model against the sha256 in its card; raise ModelError if unsure."""
-    xgb = xgboost()
+    model_path: str | Path, card_path: str | Path | None = None, threads: int | None = None
+) -> tuple[xgb.Booster | OnnxModel, ModelCard]:
+    """Load and verify a model against the sha256 in its card; raise ModelError if unsure.
+
+    A `.onnx` path loads the served fit's ONNX export into ONNX Runtime (no XGBoost needed:
+    the API's image has none); any other path, XGBoost's own file. `threads` per predict call.
+    """
     model_path = Path(model_path)
     card_path = Path(card_path) if card_path else model_path.with_suffix(".json")
     if not model_path.exists():
         raise ModelError(f"{model_path}: model file not found (run `dvc pull` or `dvc repro`)")
     card = ModelCard.read(card_path)
+    onnx = model_path.suffix == ".onnx"
+    if onnx and card.onnx_sha256 is None:
+        raise ModelError(
+            f"{card_path}: the card names no ONNX export, so {model_path} is not its model "
+            "(retrain with `dvc repro train`, or serve the .ubj file with xgboost installed)"
+        )
+    expected_sha = card.onnx_sha256 if onnx else card.sha256
     actual = file_sha256(model_path)
-    if card.sha256 != actual:
+    if expected_sha != actual:
         raise ModelError(
             f"{model_path}: sha256 {actual[:12]}… does not match {card_path} "
-            f"({card.sha256[:12]}…): the model is corrupt or from another run"
+            f"({expected_sha[:12]}…): the model is corrupt or from another run"
         )
     expected = feature_columns(card.grain)
     if card.feature_columns != expected:
@@ -60,18 +72,34 @@ def load_model(
             f"{card_path}: model expects features {list(card.feature_columns)}, "
             f"this code builds {list(expected)}"
         )
-    booster = xgb.Booster()
-    try:
-        booster.load_model(str(model_path))
-    except xgb.core.XGBoostError as exc:
-        raise ModelError(f"{model_path}: XGBoost cannot read it ({exc})") from exc
+    if onnx:
+        from bikecast.ml.runtime import OnnxModel
+
+        try:
+            booster = OnnxModel(model_path, card.feature_columns, threads or 1)
+        except ModelError as exc:
+            raise ModelError(f"{model_path}: {exc}") from exc
+    else:
+        booster = _load_xgboost(model_path, threads)
     # A level model cannot forecast without its level: the loaded booster keeps its card's
     # table, so `predict(booster, frame)` is right even for a caller that passes none.
     booster.bikecast_level = card.level_table
     return booster, card
 
 
-def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray:
+def _load_xgboost(model_path: Path, threads: int | None) -> xgb.Booster:
+    xgb = xgboost()
+    booster = xgb.Booster()
+    try:
+        booster.load_model(str(model_path))
+    except xgb.core.XGBoostError as exc:
+        raise ModelError(f"{model_path}: XGBoost cannot read it ({exc})") from exc
+    if threads:
+        booster.set_param({"nthread": threads})
+    return booster
+
+
+def predict_features(booster: xgb.Booster | OnnxModel, features: pd.DataFrame) -> np.ndarray:
     """Feature matrix → rentals per hour (the model is fitted on log1p of the target, less
     the level where the features carry one)."""
     columns = booster.feature_names or list(feature_columns())
@@ -87,7 +115,7 @@ def predict_features(booster: xgb.Booster, features: pd.DataFrame) -> np.ndarray
 
 
 def predict(
-    booster: xgb.Booster,
+    booster: xgb.Booster | OnnxModel,
     frame: pd.DataFrame,
     stations: StationTable | None = None,
     level: LevelTable | None = None,

@@ -4,25 +4,31 @@ start on 2 cores) only to offer its estimator wrappers, which bikecast never use
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import ModuleType
 
 
-def xgboost() -> ModuleType:
-    """The xgboost module, imported (once) with scikit-learn hidden from it.
-
-    xgboost's own fallback for a machine without scikit-learn takes over; scikit-learn is
-    hidden only while xgboost imports, so code that imports it later gets the real one.
-    """
-    if "xgboost" in sys.modules:
-        return sys.modules["xgboost"]
+@contextmanager
+def sklearn_hidden() -> Iterator[None]:
+    """Imports in this block see no scikit-learn and take their fallback without it; it is
+    hidden only for the block, so code that imports it later gets the real one."""
     hidden = "sklearn" not in sys.modules
     if hidden:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # import → ImportError
     try:
-        import xgboost
+        yield
     finally:
         if hidden:
             del sys.modules["sklearn"]
+
+
+def xgboost() -> ModuleType:
+    """The xgboost module, imported (once) with scikit-learn hidden from it."""
+    if "xgboost" in sys.modules:
+        return sys.modules["xgboost"]
+    with sklearn_hidden():
+        import xgboost
     return xgboost
 
 
@@ -32,3 +38,11 @@ def xgboost_dask() -> ModuleType:
     from xgboost import dask
 
     return dask
+
+
+def onnx_converter() -> ModuleType:
+    """onnxmltools' XGBoost converter, on the same import (it needs no scikit-learn either)."""
+    xgboost()
+    with sklearn_hidden():
+        from onnxmltools.convert import xgboost as converter
+    return converter

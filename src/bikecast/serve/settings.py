@@ -23,7 +23,10 @@ class ServeSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BIKECAST_", extra="forbid", frozen=True)
 
-    model_path: Path = Field(paths.MODEL, description="XGBoost model file (.ubj).")
+    model_path: Path = Field(
+        paths.MODEL_ONNX,
+        description="The model: its ONNX export (.onnx, ONNX Runtime) or XGBoost's .ubj file.",
+    )
     card_path: Path | None = Field(
         None, description="Model card with the sha256; default: model_path with .json."
     )

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bikecast.grain import Grain
     from bikecast.ml.card import ModelCard
     from bikecast.ml.level import LevelTable
+    from bikecast.ml.runtime import OnnxModel
     from bikecast.ml.stations import StationTable
     from bikecast.serve.settings import ServeSettings
 
@@ -32,10 +33,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A verified booster with its card, its test metrics and, at station grain, the
-    station table of the card."""
+    """A verified model (the ONNX export, or an XGBoost booster) with its card, its test
+    metrics and, at station grain, the station table of the card."""
 
-    booster: xgb.Booster
+    booster: xgb.Booster | OnnxModel
     card: ModelCard
     metrics: dict[str, Any] | None = None
     stations: StationTable | None = None
@@ -115,7 +116,9 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
     """Load and verify the model (sha256 against its card); never raise for a bad model."""
     card_path = settings.resolved_card_path
     try:
-        booster, card = load_model(settings.model_path, card_path)
+        # One thread per prediction: on small batches OpenMP start-up costs more than it saves,
+        # and concurrent requests already use the cores.
+        booster, card = load_model(settings.model_path, card_path, settings.predict_threads)
         stations = station_table(card, card_path)
         level = card.level_table
     except ModelError as exc:
@@ -129,9 +132,6 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
         )
         log.error("serve: model not ready: %s", reason)
         return ServedModel(error=reason)
-    # One thread per prediction: on small batches OpenMP start-up costs more than it saves,
-    # and concurrent requests already use the cores.
-    booster.set_param({"nthread": settings.predict_threads})
     metrics = read_metrics(settings.metrics_path, card.version)
     log.info(
         "serve: %s-grain model %s loaded from %s%s",

@@ -1,4 +1,5 @@
-"""train: the train split → models/model.ubj + model.json, dvclive curves (ml/training.py)."""
+"""train: the train split → models/model.ubj (+ .onnx) + model.json, dvclive curves
+(ml/training.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bikecast.ml.card import ModelCard
 from bikecast.ml.features import LEVEL_COLUMN, feature_columns
 from bikecast.ml.level import LevelTable, level_for
 from bikecast.ml.model import file_sha256
+from bikecast.ml.runtime import export
 from bikecast.ml.stations import StationTable
 from bikecast.ml.training import (
     Fitted,
@@ -77,5 +79,9 @@ def save(
     io.write_with(model, lambda p: fitted.booster.save_model(str(p)))
     stations, level = tables
     card = model_card(fitted, params, file_sha256(model), stations, evaluation, level)
+    if evaluation is not None:  # the served fit: also as ONNX, which the API runs
+        window = pd.read_parquet(paths.TEST, columns=list(card.feature_columns))
+        sha = export(fitted.booster, window.to_numpy(dtype="float32"), paths.MODEL_ONNX)
+        card = card.model_copy(update={"onnx_sha256": sha})
     io.write_json(card.to_dict(), meta)
     return card
