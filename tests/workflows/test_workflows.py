@@ -132,6 +132,7 @@ def test_writes_are_granted_only_where_needed():
         ("pr-report.yml", "report", "id-token"),
         ("release.yml", "image", "packages"),
         ("release.yml", "image", "id-token"),
+        ("release.yml", "image", "attestations"),
     }
 
 
@@ -265,3 +266,31 @@ def test_release_tags_the_image_with_sha_model_version_and_latest():
     assert "type=sha" in tags and "model-${{ steps.model.outputs.version }}" in tags
     assert "value=latest" in tags
     assert "failure()" in steps["Roll back"]["if"]
+
+
+def test_release_publishes_an_sbom_and_attests_the_digest_it_deploys():
+    """A consumer can check what an image holds and where it was built, by its digest."""
+    release = load(WORKFLOWS / "release.yml")
+    image = release["jobs"]["image"]
+    assert image["permissions"]["attestations"] == "write"
+    assert image["permissions"]["id-token"] == "write"
+    steps = {s.get("name"): s for s in image["steps"]}
+    build = steps["Build and push"]["with"]
+    assert build["push"] is True and build["sbom"] is True
+    assert build["provenance"] == "mode=max"
+    attest = steps["Attest the build provenance of the pushed digest"]
+    assert attest["uses"].startswith("actions/attest-build-provenance@")
+    assert attest["with"]["subject-digest"] == "${{ steps.build.outputs.digest }}"
+    assert attest["with"]["subject-name"] == "${{ steps.name.outputs.image }}"
+    assert attest["with"]["push-to-registry"] is True
+    names = list(steps)
+    assert names.index("Build and push") < names.index(
+        "Attest the build provenance of the pushed digest"
+    )
+    # the same digest is what gets deployed, never a tag
+    assert image["outputs"]["digest"] == "${{ steps.build.outputs.digest }}"
+    deploy = release["jobs"]["deploy"]
+    ref = deploy["env"]["IMAGE_REF"]
+    assert ref == "${{ needs.image.outputs.image }}@${{ needs.image.outputs.digest }}"
+    render = {s.get("name"): s for s in deploy["steps"]}["Render the manifests with the new image"]
+    assert '"$CONTAINER=$IMAGE_REF"' in render["run"]
