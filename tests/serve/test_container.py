@@ -320,3 +320,23 @@ def test_compose_runs_the_published_image_locked_down():
     assert "no-new-privileges:true" in api["security_opt"]
     check = api["healthcheck"]["test"]
     assert check[:3] == ["CMD", "python", "-c"] and "127.0.0.1:8000/" in check[3]
+
+
+def test_the_deployment_runs_the_image_as_the_container_check_does(manifests, dockerfile):
+    """scripts/container_check.py runs the image as Kubernetes will: the Dockerfile's uid,
+    a read-only root with only /tmp writable, every capability dropped."""
+    (user,) = [a for k, a in stages(dockerfile)[-1] if k == "USER"]
+    uid, gid = (int(part) for part in user.split(":"))
+    pod = manifests["Deployment"]["spec"]["template"]["spec"]
+    assert (pod["securityContext"]["runAsUser"], pod["securityContext"]["runAsGroup"]) == (
+        uid,
+        gid,
+    )
+    (container,) = pod["containers"]
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/tmp"]
+    check = (ROOT / "scripts/container_check.py").read_text()
+    for flag in ('"--read-only"', '"--tmpfs", "/tmp', '"--cap-drop", "ALL"'):
+        assert flag in check
+    assert f'"{uid}:{gid}"' in check  # the check refuses an image with another user
+    grace = int(re.search(r"^GRACE_S = (\d+)", check, flags=re.M).group(1))
+    assert grace <= pod["terminationGracePeriodSeconds"]
