@@ -20,8 +20,11 @@ NS_PER_DAY = 24 * NS_PER_HOUR
 _UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
-def utc_ns(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
-    """Nanoseconds since the epoch (UTC) of timezone-aware timestamps, any resolution."""
+def utc_ns(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of timezone-aware timestamps, any resolution. A
+    numpy datetime64 array has no zone and is read as UTC (the API builds those)."""
+    if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind == "M":
+        return timestamps.astype("datetime64[ns]").astype("int64")
     values = timestamps.array if isinstance(timestamps, pd.Series) else timestamps
     if getattr(values, "tz", None) is None:
         values = pd.DatetimeIndex(values)
@@ -50,6 +53,6 @@ def local_ns(utc: np.ndarray) -> np.ndarray:
     return utc + offsets[np.searchsorted(starts, utc, side="right") - 1]
 
 
-def local_day(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+def local_day(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     """Washington DC calendar day of each UTC timestamp, as days since 1970-01-01."""
     return local_ns(utc_ns(timestamps)) // NS_PER_DAY

@@ -7,8 +7,9 @@ target, so a client can ask for any future hour with nothing but a timestamp and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ FEATURE_COLUMNS = (
 # growth its target is relative to (bikecast.ml.level).
 LEVEL_COLUMN = "level"
 INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
+# The raw inputs: a DataFrame (the pipeline), or columns of numpy arrays with `timestamp` as
+# datetime64 in UTC (the API, which builds no DataFrame of its own for a request).
+Inputs = pd.DataFrame | Mapping[str, Any]
 
 
 def feature_columns(grain: Grain | str = Grain.CITY) -> tuple[str, ...]:
@@ -56,30 +60,42 @@ def feature_types(columns: tuple[str, ...]) -> list[str] | None:
     return ["c" if c in CATEGORICAL else "q" for c in columns]
 
 
-def model_features(
-    frame: pd.DataFrame, stations: StationTable | None = None, level: LevelTable | None = None
-) -> pd.DataFrame:
-    """The full feature matrix of a model: city features, station features when the model is
-    station-grain (rows then also carry `station_id`), and the `level` column (the log growth
-    the target is relative to; bikecast.ml.level) when the model has one."""
-    features = build_features(frame)
+def model_matrix(
+    frame: Inputs, stations: StationTable | None = None, level: LevelTable | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """What a model predicts from, in numpy: its tree features as one float32 block (city
+    features, then station features for a station-grain model, whose rows also carry
+    `station_id`), and the level of each row (the log growth the target is relative to;
+    bikecast.ml.level) for a model with one, else None."""
+    matrix = feature_matrix(frame)
     if stations is not None:
-        features = pd.concat([features, stations.features(frame)], axis=1)
-    if level is not None:  # one float32 block still: no pandas column insert per request
-        block = np.column_stack([features.to_numpy(), level.of(frame["timestamp"])])
-        columns = (
-            _COLUMNS_LEVEL
-            if features.columns is _COLUMNS
-            else features.columns.append(pd.Index([LEVEL_COLUMN]))
-        )
-        features = pd.DataFrame(block, columns=columns, index=frame.index, copy=False)
-    return features
+        matrix = np.column_stack([matrix, stations.features(frame).to_numpy(dtype="float32")])
+    return matrix, None if level is None else level.of(frame["timestamp"])
+
+
+def model_features(
+    frame: Inputs, stations: StationTable | None = None, level: LevelTable | None = None
+) -> pd.DataFrame:
+    """model_matrix as one frame, same index: the features, then the `level` column when the
+    model has one (the feature tables the pipeline writes and scores)."""
+    matrix, levels = model_matrix(frame, stations, level)
+    columns = _COLUMNS if stations is None else _COLUMNS.append(_STATION_COLUMNS)
+    if levels is not None:
+        matrix = np.column_stack([matrix, levels])
+        columns = _COLUMNS_LEVEL if stations is None else columns.append(_LEVEL)
+    return pd.DataFrame(matrix, columns=columns, index=_index(frame), copy=False)
+
+
+def _index(frame: Inputs) -> pd.Index | None:
+    return frame.index if isinstance(frame, pd.DataFrame) else None  # numpy columns: 0..n-1
 
 
 _WEATHER = pd.Index(WEATHER)  # label → code, built once
 _WEATHER_CODE = {label: code for code, label in enumerate(WEATHER)}
 _COLUMNS = pd.Index(FEATURE_COLUMNS)
-_COLUMNS_LEVEL = pd.Index([*FEATURE_COLUMNS, LEVEL_COLUMN])
+_LEVEL = pd.Index([LEVEL_COLUMN])
+_COLUMNS_LEVEL = _COLUMNS.append(_LEVEL)
+_STATION_COLUMNS = pd.Index(STATION_FEATURE_COLUMNS)
 HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"
 
 
@@ -102,7 +118,7 @@ def _days_to_nearest(days: np.ndarray, holidays: np.ndarray) -> tuple[np.ndarray
     return nearest == 0, np.minimum(nearest, HOLIDAY_HORIZON_DAYS)
 
 
-def _weather_codes(labels: pd.Series) -> np.ndarray:
+def _weather_codes(labels: Any) -> np.ndarray:
     """Weather label → its position in WEATHER (-1: unknown). A dict for the API's few
     records; pandas' hash table for the pipeline's many."""
     if len(labels) <= 64:
@@ -110,13 +126,18 @@ def _weather_codes(labels: pd.Series) -> np.ndarray:
     return _WEATHER.get_indexer(np.asarray(labels, dtype=object))
 
 
-def build_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """Raw inputs (UTC timestamp + weather) → the model's feature matrix, same index.
+def build_features(frame: Inputs) -> pd.DataFrame:
+    """Raw inputs (UTC timestamp + weather) → the city features as a frame, same index."""
+    return pd.DataFrame(feature_matrix(frame), columns=_COLUMNS, index=_index(frame), copy=False)
+
+
+def feature_matrix(frame: Inputs) -> np.ndarray:
+    """Raw inputs (UTC timestamp + weather) → the city features, FEATURE_COLUMNS in order.
 
     Written for one-row calls as much as for millions (the API calls it per request): the
     calendar in numpy (no pandas datetime objects), one float32 block.
     """
-    missing = [c for c in INPUT_COLUMNS if c not in frame.columns]
+    missing = [c for c in INPUT_COLUMNS if c not in frame]
     if missing:
         raise ValueError(f"feature inputs are missing columns {missing}")
     local = local_ns(utc_ns(frame["timestamp"]))  # DC wall clock, numpy (ml/calendar.py)
@@ -140,16 +161,16 @@ def build_features(frame: pd.DataFrame) -> pd.DataFrame:
         "is_holiday": is_holiday,
         "days_to_holiday": days_to_holiday,
         "working_day": (weekday < 5) & ~is_holiday,
-        "temp_c": frame["temp_c"].to_numpy(),
-        "feels_like_c": frame["feels_like_c"].to_numpy(),
-        "humidity_pct": frame["humidity_pct"].to_numpy(),
-        "wind_kmh": frame["wind_kmh"].to_numpy(),
+        "temp_c": np.asarray(frame["temp_c"]),
+        "feels_like_c": np.asarray(frame["feels_like_c"]),
+        "humidity_pct": np.asarray(frame["humidity_pct"]),
+        "wind_kmh": np.asarray(frame["wind_kmh"]),
         "weather_code": weather_code,
     }
-    matrix = np.empty((len(frame), len(FEATURE_COLUMNS)), dtype="float32")
+    matrix = np.empty((len(local), len(FEATURE_COLUMNS)), dtype="float32")
     for i, name in enumerate(FEATURE_COLUMNS):
         matrix[:, i] = columns[name]
-    return pd.DataFrame(matrix, columns=_COLUMNS, index=frame.index, copy=False)
+    return matrix
 
 
 def city_totals(table: pd.DataFrame, predicted: np.ndarray | None = None) -> pd.DataFrame:

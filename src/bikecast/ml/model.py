@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bikecast.ml.card import ModelCard, ModelError
-from bikecast.ml.features import LEVEL_COLUMN, feature_columns, model_features
+from bikecast.ml.features import LEVEL_COLUMN, Inputs, feature_columns, model_matrix
 from bikecast.ml.xgb import xgboost
 
 if TYPE_CHECKING:
@@ -100,27 +100,35 @@ def _load_xgboost(model_path: Path, threads: int | None) -> xgb.Booster:
 
 
 def predict_features(booster: xgb.Booster | OnnxModel, features: pd.DataFrame) -> np.ndarray:
-    """Feature matrix → rentals per hour (the model is fitted on log1p of the target, less
-    the level where the features carry one)."""
+    """A feature table (model_features' frame, or one with timestamps and counts beside the
+    features) → rentals per hour."""
     columns = booster.feature_names or list(feature_columns())
     if list(features.columns[: len(columns)]) == columns:  # model_features' own frame
         matrix = features.to_numpy(dtype="float32")[:, : len(columns)]
-    else:  # a feature table (timestamps and counts beside the features)
+    else:
         matrix = features[columns].to_numpy(dtype="float32")
-    raw = booster.inplace_predict(matrix)
-    raw = np.asarray(raw, dtype="float64")
-    if LEVEL_COLUMN in features:
-        raw = raw + features[LEVEL_COLUMN].to_numpy(dtype="float64")
-    return np.clip(np.expm1(raw), 0, None)
+    levels = features[LEVEL_COLUMN].to_numpy() if LEVEL_COLUMN in features else None
+    return predict_matrix(booster, matrix, levels)
 
 
 def predict(
     booster: xgb.Booster | OnnxModel,
-    frame: pd.DataFrame,
+    frame: Inputs,
     stations: StationTable | None = None,
     level: LevelTable | None = None,
 ) -> np.ndarray:
     """Raw inputs (timestamp + weather, + station_id for a station model) → rentals per hour,
     through the shared features; a loaded level model uses its card's level by default."""
     level = level if level is not None else getattr(booster, "bikecast_level", None)
-    return predict_features(booster, model_features(frame, stations, level))
+    return predict_matrix(booster, *model_matrix(frame, stations, level))
+
+
+def predict_matrix(
+    booster: xgb.Booster | OnnxModel, matrix: np.ndarray, levels: np.ndarray | None = None
+) -> np.ndarray:
+    """Tree features → rentals per hour: the model is fitted on log1p of the target, less the
+    level where the model has one."""
+    raw = np.asarray(booster.inplace_predict(matrix), dtype="float64")
+    if levels is not None:
+        raw = raw + levels.astype("float64")
+    return np.maximum(np.expm1(raw), 0)

@@ -119,18 +119,18 @@ class StationTable:
             pd.Index(self.ids),
         )
 
-    def codes(self, station_ids: pd.Series) -> np.ndarray:
+    def codes(self, station_ids: pd.Series | np.ndarray) -> np.ndarray:
         index = self._cumulative[2]
-        codes = index.get_indexer(station_ids.astype(str))
+        codes = index.get_indexer(np.asarray(station_ids).astype(str))
         if (codes < 0).any():
-            unknown = sorted(set(station_ids[codes < 0].astype(str)))
+            unknown = sorted(set(np.asarray(station_ids)[codes < 0].astype(str).tolist()))
             raise UnknownStationError(
                 f"unknown station_id {unknown[:5]}: the model knows {len(self.ids)} stations "
                 f"(first ones {list(self.ids[:3])}); retrain with data that includes it"
             )
         return codes
 
-    def features(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def features(self, frame: pd.DataFrame | dict) -> pd.DataFrame:
         """Station features of rows with `station_id` and `timestamp`, same index.
 
         Hours further ahead than the lag (only the API asks for those) use the latest
@@ -149,7 +149,8 @@ class StationTable:
         matrix = np.column_stack(
             [codes, self.latitude[codes], self.longitude[codes], recent]
         ).astype("float32")
-        return pd.DataFrame(matrix, columns=list(STATION_FEATURE_COLUMNS), index=frame.index)
+        index = frame.index if isinstance(frame, pd.DataFrame) else None  # or numpy columns
+        return pd.DataFrame(matrix, columns=list(STATION_FEATURE_COLUMNS), index=index)
 
     def latest(self, extra_days: int = 0) -> StationTable:
         """Only the days still needed: the last lag + history days serve every hour after the
