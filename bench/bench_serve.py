@@ -1,18 +1,21 @@
 """Benchmark `bikecast serve` on 127.0.0.1 against a FastAPI no-op served the same way.
 
-Needs a trained model in the repository it runs from (models/model.ubj + model.json: `dvc pull`
-or `dvc repro`) and the `wrk` load generator (Debian/Ubuntu: `apt-get install -y wrk`; macOS:
-`brew install wrk`). Everything is loopback only and bounded in time and request count.
+Needs a trained model in the repository it runs from (models/model.onnx, model.ubj and
+model.json: `dvc pull` or `dvc repro`) and the `wrk` load generator (Debian/Ubuntu:
+`apt-get install -y wrk`; macOS: `brew install wrk`). Everything is loopback only and bounded
+in time and request count.
 
-    uv run python bench/bench_serve.py                 # full run (~6-8 min on 2 cores)
+    uv run python bench/bench_serve.py                 # full run (~8-10 min on 2 cores)
     uv run python bench/bench_serve.py --quick         # smoke run (~2 min)
 
 Measures, in one run:
   1. single-record POST /predict throughput vs a no-op FastAPI POST endpoint (same uvicorn
-     settings, same body), p50/p99 latency at 8 and 64 connections, errors;
-  2. where one record's time goes in process (validation, frame, features, XGBoost);
-     a 10,000-record /predict: wall time vs build_features + inplace_predict in process;
-  3. server RSS after start-up, after warm-up, and after 100,000 /predict requests.
+     settings, same body), p50/p99 latency at 8 and 64 connections, errors: the served ONNX
+     export, and the same model served by XGBoost (`--model models/model.ubj`) beside it;
+  2. where one record's time goes in process (validation, inputs, features, model call with
+     ONNX Runtime and with XGBoost);
+     a 10,000-record /predict: wall time vs the same predict in process;
+  3. server RSS after start-up, after warm-up, and after ~100,000 /predict requests.
 Results: printed, and saved to bench/out/serve.json.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -95,20 +99,27 @@ def rss_mib(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+) kB", text).group(1)) / 1024
 
 
-def lua_script(body: str, limit: int | None, folder: Path) -> Path:
-    stop_after = (
-        f"local n = 0\nresponse = function() n = n + 1 if n >= {limit} then "
-        "wrk.thread:stop() end end\n"
-        if limit
-        else ""
-    )
-    path = folder / f"post_{limit or 'timed'}.lua"
+def lua_script(body: str, folder: Path) -> Path:
+    path = folder / "post.lua"
     path.write_text(
         'wrk.method = "POST"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        f"wrk.body = {json.dumps(body)}\n" + stop_after
+        f"wrk.body = {json.dumps(body)}\n"
     )
     return path
+
+
+def serve_cmd(port: int, *extra: str) -> list[str]:
+    return [
+        str(BIN / "bikecast"),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        *extra,
+    ]
 
 
 def _seconds(value: str) -> float:
@@ -178,8 +189,8 @@ def batch_ratio(url: str, n: int, repeats: int) -> dict:
 
     records, frame = big_batch(n)
     body = json.dumps({"records": records})
-    booster, _ = load_model("models/model.ubj", "models/model.json")
-    booster.set_param({"nthread": 1})  # as the server (BIKECAST_PREDICT_THREADS=1)
+    # what the server runs, with one thread as the server (BIKECAST_PREDICT_THREADS=1)
+    booster, _ = load_model("models/model.onnx", "models/model.json", threads=1)
     api, local = [], []
     with httpx.Client(timeout=120) as client:
         for _ in range(repeats):
@@ -204,27 +215,29 @@ def batch_ratio(url: str, n: int, repeats: int) -> dict:
 
 
 def single_record_breakdown(repeats: int = 300) -> dict:
-    """Where one record's time goes in process (ms, median of `repeats`): the API's own
-    parts (validation, frame) vs the shared feature function and XGBoost."""
-    from bikecast.ml.features import FEATURE_COLUMNS, build_features
-    from bikecast.ml.model import load_model, predict_features
-    from bikecast.serve.routes import records_frame
+    """Where one record's time goes in process (ms, median of `repeats`): the API's own parts
+    (validation, numpy inputs) vs `predict` (the shared feature function, the level, the
+    model call), with the served ONNX export and with XGBoost itself side by side."""
+    from bikecast.ml.features import feature_matrix
+    from bikecast.ml.model import load_model, predict
+    from bikecast.serve.routes import records_inputs
     from bikecast.serve.schemas import predict_request_model
 
-    booster, _ = load_model("models/model.ubj", "models/model.json")
-    booster.set_param({"nthread": 1})
+    booster, _ = load_model("models/model.ubj", "models/model.json", threads=1)
+    onnx, _ = load_model("models/model.onnx", "models/model.json", threads=1)
     model = predict_request_model(10_000)
     body = {"records": [RECORD]}
     records = model.model_validate(body).records
-    frame = records_frame(records)
-    features = build_features(frame)
-    matrix = features[list(FEATURE_COLUMNS)].to_numpy(dtype="float32")
+    inputs = records_inputs(records)
+    matrix = feature_matrix(inputs)
     steps = {
         "validate_request": lambda: model.model_validate(body),
-        "records_frame": lambda: records_frame(records),
-        "build_features": lambda: build_features(frame),
-        "predict_features": lambda: predict_features(booster, features),
-        "  of which inplace_predict": lambda: booster.inplace_predict(matrix),
+        "records_inputs": lambda: records_inputs(records),
+        "predict (onnx, served)": lambda: predict(onnx, inputs),
+        "  of which feature_matrix": lambda: feature_matrix(inputs),
+        "  of which the ONNX Runtime call": lambda: onnx.inplace_predict(matrix),
+        "predict (xgboost)": lambda: predict(booster, inputs),
+        "  of which XGBoost inplace_predict": lambda: booster.inplace_predict(matrix),
     }
     result = {}
     for name, step in steps.items():
@@ -253,9 +266,10 @@ def main() -> None:
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install -y wrk (or brew install wrk)")
-    if not Path("models/model.ubj").exists():
-        raise SystemExit("models/model.ubj not found: run from the repo root after dvc pull/repro")
+    if not Path("models/model.onnx").exists():
+        raise SystemExit("models/model.onnx not found: run from the repo root after dvc pull/repro")
     seconds, soak, repeats = (3, 5_000, 3) if args.quick else (10, 100_000, 5)
+    rounds = 1 if args.quick else 2
     soak = args.soak or soak
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict = {"load_before": os.getloadavg(), "cores": os.cpu_count()}
@@ -263,53 +277,54 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        timed = lua_script(body, None, folder)
+        timed = lua_script(body, folder)
         noop_port, api_port = free_port(), free_port()
         noop_url, api_url = f"http://127.0.0.1:{noop_port}", f"http://127.0.0.1:{api_port}"
         noop = start([sys.executable, __file__, "--noop", str(noop_port)], noop_url, "")
-        api = start(
-            [
-                str(BIN / "bikecast"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--no-access-log",
-            ],
-            api_url,
-            "/ready",
-        )
+        api = start(serve_cmd(api_port), api_url, "/ready")  # the ONNX export, as shipped
+        xgb_port = free_port()
+        xgb_url = f"http://127.0.0.1:{xgb_port}"
+        xgb = start(serve_cmd(xgb_port, "--model", "models/model.ubj"), xgb_url, "/ready")
+        targets = {
+            "noop": noop_url + "/noop",
+            "predict": api_url + "/predict",
+            "predict_xgboost": xgb_url + "/predict",
+        }
         try:
             results["rss_start_mib"] = rss_mib(api.pid)
-            for url in (noop_url + "/noop", api_url + "/predict"):
+            for url in targets.values():
                 wrk(url, timed, 8, 2)  # warm-up
             results["rss_warm_mib"] = rss_mib(api.pid)
             for connections in (8, 64):
-                for name, url in (("noop", noop_url + "/noop"), ("predict", api_url + "/predict")):
-                    run = wrk(url, timed, connections, seconds)
-                    results[f"{name}_c{connections}"] = run
-                    print(f"{name:8s} c={connections:<3d} {run}")
-                ratio = (
-                    results[f"predict_c{connections}"]["rps"]
-                    / results[f"noop_c{connections}"]["rps"]
-                )
-                results[f"throughput_ratio_c{connections}"] = ratio
+                for _ in range(rounds):  # alternated, so drifting load hits each alike
+                    for name, url in targets.items():
+                        run = wrk(url, timed, connections, seconds)
+                        results.setdefault(f"{name}_c{connections}_runs", []).append(run)
+                        print(f"{name:16s} c={connections:<3d} {run}")
+                for name in targets:
+                    runs = results.pop(f"{name}_c{connections}_runs")
+                    results[f"{name}_c{connections}"] = max(runs, key=lambda r: r["rps"])
+                noop_rps = results[f"noop_c{connections}"]["rps"]
+                for name in ("predict", "predict_xgboost"):
+                    ratio = results[f"{name}_c{connections}"]["rps"] / noop_rps
+                    key = "throughput_ratio" if name == "predict" else "throughput_ratio_xgboost"
+                    results[f"{key}_c{connections}"] = ratio
             results["single_record_ms"] = single_record_breakdown()
             print("single record, in process (ms)", results["single_record_ms"])
             results["batch"] = batch_ratio(api_url, 10_000, repeats)
             print("batch", results["batch"])
+            stop(xgb)
             before = rss_mib(api.pid)
-            t0 = time.perf_counter()
-            script = lua_script(body, soak, folder)
-            soak_run = wrk(api_url + "/predict", script, 8, args.soak_max_seconds)
-            # wrk stops the thread at `soak` responses but reports rates over the whole -d,
-            # so only the counts are kept; the wall time bounds the soak from above.
+            # bounded by time, not by `wrk.thread:stop()` (which left wrk running here): long
+            # enough for `soak` requests at the measured rate, with a margin
+            rps = results["predict_c8"]["rps"]
+            soak_s = min(args.soak_max_seconds, max(5, math.ceil(1.2 * soak / rps)))
+            soak_run = wrk(api_url + "/predict", timed, 8, soak_s)
             results["soak"] = {
                 "requests": soak_run["requests"],
                 "errors": soak_run["errors"],
                 "target": soak,
-                "wall_s_upper_bound": time.perf_counter() - t0,
+                "seconds": soak_s,
             }
             print("soak", results["soak"])
             results["rss_before_soak_mib"] = before
@@ -319,8 +334,9 @@ def main() -> None:
                 re.search(r"bikecast_predictions_total\{[^}]*\} (\S+)", metrics).group(1)
             )
         finally:
-            stop(api)
-            stop(noop)
+            for proc in (api, xgb, noop):
+                if proc.poll() is None:
+                    stop(proc)
     results["load_after"] = os.getloadavg()
     (OUT / "serve.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=2))
