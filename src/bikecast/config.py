@@ -8,15 +8,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bikecast import paths
 from bikecast.errors import BikecastError
 from bikecast.grain import Grain
+
+if TYPE_CHECKING:  # pandas is imported where it is used: serving imports this without it
+    import pandas as pd
 
 
 class ConfigError(BikecastError, ValueError):
@@ -29,6 +31,8 @@ class _Section(BaseModel):
 
 def parse_timestamp(value: object, what: str = "timestamp") -> pd.Timestamp:
     """Parse an ISO-8601 timestamp with an explicit offset into UTC."""
+    import pandas as pd
+
     try:
         ts = pd.Timestamp(str(value))
     except (ValueError, TypeError) as exc:
@@ -63,6 +67,8 @@ class CapitalBikeshareParams(_Section):
     @field_validator("start")
     @classmethod
     def _start_is_month(cls, value: str) -> str:
+        import pandas as pd
+
         try:
             month = pd.Period(value, freq="M")
         except ValueError as exc:
@@ -102,6 +108,8 @@ class IngestParams(_Section):
     @field_validator("step")
     @classmethod
     def _step_is_duration(cls, value: str) -> str:
+        import pandas as pd
+
         try:
             delta = pd.Timedelta(value)
         except ValueError as exc:
@@ -140,7 +148,7 @@ class TrainParams(_Section):
     colsample_bytree: float = Field(0.8, gt=0, le=1)
     min_child_weight: float = Field(10.0, ge=0)
     reg_lambda: float = Field(1.0, ge=0)
-    early_stopping_rounds: int = Field(50, ge=1)
+    early_stopping_rounds: int = Field(20, ge=1)
     valid_days: int = Field(14, ge=1)
     seed: int = 42
 
