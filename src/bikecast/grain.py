@@ -8,8 +8,10 @@ A `str` enum, so params.yaml, model cards and metrics keep the plain words "city
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class Grain(StrEnum):

@@ -1,6 +1,6 @@
 """The served model's ONNX export (bikecast.ml.runtime): the same predictions as XGBoost,
 city and station (categorical) trees alike, byte-identical exports, and a serving path that
-loads neither XGBoost nor scipy."""
+loads neither XGBoost, scipy nor pandas."""
 
 from __future__ import annotations
 
@@ -109,14 +109,20 @@ def test_corrupt_or_unnamed_onnx_is_refused(tiny, tmp_path):
         load_model(tiny.with_suffix(".onnx"), unnamed)
 
 
-def test_serving_the_onnx_export_imports_neither_xgboost_nor_scipy(tiny):
+def test_serving_the_onnx_export_imports_no_xgboost_scipy_or_pandas(tiny):
     code = f"""
 import sys
 from bikecast.serve.app import create_app
 from bikecast.ml.model import load_model
+from bikecast.ml.model import predict
+from bikecast.serve.routes import records_inputs
+from bikecast.serve.schemas import EXAMPLE_RECORDS, predict_request_model
 model, card = load_model({str(tiny.with_suffix(".onnx"))!r}, {str(tiny.with_suffix(".json"))!r})
 create_app()
-heavy = sorted({{m.split(".")[0] for m in sys.modules}} & {{"xgboost", "scipy", "sklearn"}})
+records = predict_request_model(10).model_validate({{"records": EXAMPLE_RECORDS}}).records
+assert (predict(model, records_inputs(records)) > 0).all()
+heavy = {{m.split(".")[0] for m in sys.modules}} & {{"xgboost", "scipy", "sklearn", "pandas"}}
+heavy = sorted(heavy)
 print(",".join(heavy) or "none")
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -98,7 +98,7 @@ def test_serving_dependency_closure_has_no_pipeline_or_cuda_package():
     assert {"fastapi", "uvicorn", "onnxruntime", "prometheus-fastapi-instrumentator"} <= seen
     assert not seen & PIPELINE_ONLY
     # the API runs the ONNX export: no XGBoost, hence no scipy, no CUDA
-    assert not seen & {"xgboost", "xgboost-cpu", "scipy", "scikit-learn", "onnxmltools"}
+    assert not seen & {"xgboost", "xgboost-cpu", "scipy", "scikit-learn", "onnxmltools", "pandas"}
     assert not any(n.startswith("nvidia") for n in seen)
 
 

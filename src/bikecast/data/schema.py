@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import zlib
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from bikecast.errors import BikecastError
 from bikecast.grain import Grain
+
+if TYPE_CHECKING:  # imported where used: the API imports this module's names without pandas
+    import pandas as pd
 
 WEATHER = ("clear", "mist", "light_precip", "heavy_precip")
 COUNT_COLUMNS = ("rentals", "casual", "registered")
@@ -78,6 +80,8 @@ def read_canonical(path: str | Path, grain: Grain | str = Grain.CITY) -> pd.Data
     Values stay untyped here so that validate can quarantine each bad value with a reason
     instead of the whole read failing on the first one.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: file not found")
@@ -122,6 +126,8 @@ def check_columns(frame: pd.DataFrame, where: str, grain: Grain | str = Grain.CI
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO-8601 strings with an offset → UTC timestamps; anything else → NaT."""
+    import pandas as pd
+
     text = values.astype("string").str.strip()
     has_offset = text.str.contains(OFFSET_PATTERN, regex=True, na=False)
     parsed = pd.to_datetime(text.where(has_offset), utc=True, errors="coerce", format="ISO8601")

@@ -2,18 +2,24 @@
 
 The API builds features for every request, often of one record; pandas' `tz_convert` costs
 hundreds of microseconds per call whatever the size. The zone's UTC offsets change only on
-whole hours, so the offsets of every hour of the years asked for are looked up once (by
-pandas, cached per span of years) and each instant then takes one `searchsorted`.
+whole hours, so the offsets of every hour of the years asked for are looked up once (with
+the standard library's zoneinfo, cached per span of years) and each instant then takes one
+`searchsorted`. pandas is only needed to read pandas timestamps.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from bikecast.data.schema import TIMEZONE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NS_PER_HOUR = 3_600_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
@@ -25,6 +31,8 @@ def utc_ns(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
     numpy datetime64 array has no zone and is read as UTC (the API builds those)."""
     if isinstance(timestamps, np.ndarray) and timestamps.dtype.kind == "M":
         return timestamps.astype("datetime64[ns]").astype("int64")
+    import pandas as pd
+
     values = timestamps.array if isinstance(timestamps, pd.Series) else timestamps
     if getattr(values, "tz", None) is None:
         values = pd.DatetimeIndex(values)
@@ -37,10 +45,20 @@ def utc_ns(timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
 def _transitions(first_year: int, last_year: int) -> tuple[np.ndarray, np.ndarray]:
     """UTC instants where the zone's offset changes within the years, and the offset (ns)
     from each; the first entry covers everything before."""
-    hours = pd.date_range(f"{first_year}-01-01", f"{last_year + 1}-01-01", freq="h", tz="UTC")
-    offsets = hours.tz_convert(TIMEZONE).tz_localize(None).asi8 - hours.asi8
+    zone = ZoneInfo(TIMEZONE)
+    first = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    last = int(datetime(last_year + 1, 1, 1, tzinfo=UTC).timestamp())
+    seconds = np.arange(first, last + 1, 3600, dtype="int64")  # every UTC hour, both ends
+    offsets = (
+        np.array(
+            [datetime.fromtimestamp(s, zone).utcoffset().total_seconds() for s in seconds.tolist()],
+            dtype="int64",
+        )
+        * 1_000_000_000
+    )
+    hours = seconds * 1_000_000_000
     change = np.flatnonzero(np.diff(offsets)) + 1
-    starts = np.concatenate([[np.iinfo("int64").min], hours.asi8[change]])
+    starts = np.concatenate([[np.iinfo("int64").min], hours[change]])
     return starts, np.concatenate([offsets[:1], offsets[change]])
 
 

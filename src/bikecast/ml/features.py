@@ -12,14 +12,15 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bikecast.data.schema import WEATHER
 from bikecast.grain import Grain
 from bikecast.ml.calendar import NS_PER_DAY, NS_PER_HOUR, local_ns, utc_ns
 from bikecast.ml.stations import CATEGORICAL, STATION_FEATURE_COLUMNS
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pandas for the pipeline's frames; the API's numpy columns need none
+    import pandas as pd
+
     from bikecast.ml.level import LevelTable
     from bikecast.ml.stations import StationTable
 
@@ -42,8 +43,8 @@ FEATURE_COLUMNS = (
 LEVEL_COLUMN = "level"
 INPUT_COLUMNS = ("timestamp", "temp_c", "feels_like_c", "humidity_pct", "wind_kmh", "weather")
 # The raw inputs: a DataFrame (the pipeline), or columns of numpy arrays with `timestamp` as
-# datetime64 in UTC (the API, which builds no DataFrame of its own for a request).
-Inputs = pd.DataFrame | Mapping[str, Any]
+# datetime64 in UTC (the API, which builds no DataFrame and imports no pandas).
+Inputs = Mapping[str, Any]  # or a pandas DataFrame, which reads the same way
 
 
 def feature_columns(grain: Grain | str = Grain.CITY) -> tuple[str, ...]:
@@ -69,7 +70,7 @@ def model_matrix(
     bikecast.ml.level) for a model with one, else None."""
     matrix = feature_matrix(frame)
     if stations is not None:
-        matrix = np.column_stack([matrix, stations.features(frame).to_numpy(dtype="float32")])
+        matrix = np.column_stack([matrix, stations.matrix(frame)])
     return matrix, None if level is None else level.of(frame["timestamp"])
 
 
@@ -78,24 +79,36 @@ def model_features(
 ) -> pd.DataFrame:
     """model_matrix as one frame, same index: the features, then the `level` column when the
     model has one (the feature tables the pipeline writes and scores)."""
+    import pandas as pd
+
     matrix, levels = model_matrix(frame, stations, level)
-    columns = _COLUMNS if stations is None else _COLUMNS.append(_STATION_COLUMNS)
     if levels is not None:
         matrix = np.column_stack([matrix, levels])
-        columns = _COLUMNS_LEVEL if stations is None else columns.append(_LEVEL)
+    columns = _frame_columns(stations is not None, levels is not None)
     return pd.DataFrame(matrix, columns=columns, index=_index(frame), copy=False)
 
 
 def _index(frame: Inputs) -> pd.Index | None:
-    return frame.index if isinstance(frame, pd.DataFrame) else None  # numpy columns: 0..n-1
+    return getattr(frame, "index", None)  # a DataFrame's; numpy columns have none (0..n-1)
 
 
-_WEATHER = pd.Index(WEATHER)  # label → code, built once
+@lru_cache(maxsize=4)
+def _frame_columns(stations: bool = False, level: bool = False) -> pd.Index:
+    """The column labels of model_features' frame, built once."""
+    import pandas as pd
+
+    labels = [*FEATURE_COLUMNS, *(STATION_FEATURE_COLUMNS if stations else ())]
+    return pd.Index([*labels, *([LEVEL_COLUMN] if level else [])])
+
+
+@lru_cache(maxsize=1)
+def _weather_index() -> pd.Index:
+    import pandas as pd
+
+    return pd.Index(WEATHER)  # label → code, for the pipeline's many rows
+
+
 _WEATHER_CODE = {label: code for code, label in enumerate(WEATHER)}
-_COLUMNS = pd.Index(FEATURE_COLUMNS)
-_LEVEL = pd.Index([LEVEL_COLUMN])
-_COLUMNS_LEVEL = _COLUMNS.append(_LEVEL)
-_STATION_COLUMNS = pd.Index(STATION_FEATURE_COLUMNS)
 HOLIDAY_HORIZON_DAYS = 7  # bridge days and holiday weeks; further away is "no holiday"
 
 
@@ -123,12 +136,15 @@ def _weather_codes(labels: Any) -> np.ndarray:
     records; pandas' hash table for the pipeline's many."""
     if len(labels) <= 64:
         return np.array([_WEATHER_CODE.get(w, -1) for w in labels], dtype="int64")
-    return _WEATHER.get_indexer(np.asarray(labels, dtype=object))
+    return _weather_index().get_indexer(np.asarray(labels, dtype=object))
 
 
 def build_features(frame: Inputs) -> pd.DataFrame:
     """Raw inputs (UTC timestamp + weather) → the city features as a frame, same index."""
-    return pd.DataFrame(feature_matrix(frame), columns=_COLUMNS, index=_index(frame), copy=False)
+    import pandas as pd
+
+    matrix = feature_matrix(frame)
+    return pd.DataFrame(matrix, columns=_frame_columns(), index=_index(frame), copy=False)
 
 
 def feature_matrix(frame: Inputs) -> np.ndarray:
@@ -176,6 +192,8 @@ def feature_matrix(frame: Inputs) -> np.ndarray:
 def city_totals(table: pd.DataFrame, predicted: np.ndarray | None = None) -> pd.DataFrame:
     """Station rows of a feature table → the city's rows: counts (and predictions) summed per
     hour; calendar and weather are the same for every station of an hour."""
+    import pandas as pd
+
     from bikecast.data.schema import COUNT_COLUMNS
 
     table = table.assign(predicted=predicted) if predicted is not None else table

@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bikecast.ml.calendar import local_day
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the pipeline's tables; serving (numpy columns) needs no pandas
+    import pandas as pd
+
     from bikecast.config import Params
 
 YEAR_DAYS = 364  # 52 weeks: the same weekdays a year earlier
@@ -42,6 +43,8 @@ CLIP = float(np.log(3.0))
 def daily_totals(frame: pd.DataFrame) -> pd.DataFrame:
     """Rentals and observed hours per local day (index: day number). Partial tables of any
     row-wise partition add up, so Dask sums them per day."""
+    import pandas as pd
+
     keyed = pd.DataFrame(
         {
             "day": local_day(frame["timestamp"]),
@@ -82,6 +85,8 @@ class LevelTable:
     @classmethod
     def build(cls, daily: pd.DataFrame, days: int, lag_days: int) -> LevelTable:
         """From `daily_totals` rows (any number of partial tables concatenated)."""
+        import pandas as pd
+
         daily = daily.groupby(level=0).sum()
         first, last = int(daily.index.min()), int(daily.index.max())
         rentals = np.zeros(last - first + 1)
@@ -96,7 +101,7 @@ class LevelTable:
         growth = pd.Series(np.clip(growth, -CLIP, CLIP)).ffill().fillna(0.0).to_numpy()
         return cls(first, growth, days, lag_days)
 
-    def of(self, timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    def of(self, timestamps: pd.Series | pd.DatetimeIndex | np.ndarray) -> np.ndarray:
         """The level of each UTC hour: its day's window end, clamped to the known days."""
         end = local_day(timestamps) - self.lag_days - self.first_day
         return self.values[np.clip(end, 0, self.values.size - 1)].astype("float32")

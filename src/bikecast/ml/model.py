@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from bikecast.ml.card import ModelCard, ModelError
-from bikecast.ml.features import LEVEL_COLUMN, Inputs, feature_columns, model_matrix
+from bikecast.ml.features import LEVEL_COLUMN, feature_columns, model_matrix
 from bikecast.ml.xgb import xgboost
 
 if TYPE_CHECKING:
+    import pandas as pd
     import xgboost as xgb
 
+    from bikecast.ml.features import Inputs
     from bikecast.ml.level import LevelTable
     from bikecast.ml.runtime import OnnxModel
     from bikecast.ml.stations import StationTable

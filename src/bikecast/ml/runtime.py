@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 
-from bikecast import io
 from bikecast.ml.card import ModelError
 from bikecast.ml.features import feature_types
 
@@ -84,6 +83,8 @@ def check_equal(booster: Any, onnx: OnnxModel, matrix: np.ndarray) -> float:
 def export(booster: Any, matrix: np.ndarray, path: str | Path) -> str:
     """Write the booster's ONNX export to `path` once it is checked equal on `matrix`; its
     sha256 (for the card)."""
+    from bikecast import io  # the pipeline's (pandas) writers: train only
+
     data = to_onnx(booster)
     check_equal(booster, OnnxModel(data, tuple(booster.feature_names), threads=1), matrix)
     io.write_with(path, lambda p: p.write_bytes(data))

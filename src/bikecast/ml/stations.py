@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from bikecast.ml.calendar import local_day
+
+if TYPE_CHECKING:  # the pipeline's tables; serving (numpy columns) needs no pandas
+    import pandas as pd
 
 STATION_FEATURE_COLUMNS = ("station_code", "latitude", "longitude", "station_recent_mean")
 CATEGORICAL = frozenset({"station_code"})  # XGBoost splits it as a category, not a number
@@ -32,6 +35,8 @@ def daily_history(frame: pd.DataFrame) -> pd.DataFrame:
 
     Partial tables of any row-wise partition add up (Dask sums them per key).
     """
+    import pandas as pd
+
     keyed = pd.DataFrame(
         {
             "station_id": frame["station_id"].astype(str).to_numpy(),
@@ -89,6 +94,8 @@ class StationTable:
         cls, daily: pd.DataFrame, places: pd.DataFrame, history_days: int, lag_days: int
     ) -> StationTable:
         """From `daily_history` rows and `station_places` (both may come from Dask)."""
+        import pandas as pd
+
         daily = daily.groupby(["station_id", "day"], as_index=False)[["rentals", "hours"]].sum()
         ids = tuple(sorted(daily["station_id"].astype(str).unique()))
         first, last = int(daily["day"].min()), int(daily["day"].max())
@@ -111,27 +118,38 @@ class StationTable:
         )
 
     @cached_property
-    def _cumulative(self) -> tuple[np.ndarray, np.ndarray, pd.Index]:
+    def _cumulative(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         pad = np.zeros((len(self.ids), 1))
         return (
             np.hstack([pad, self.rentals.cumsum(axis=1)]),
             np.hstack([pad, self.hours.cumsum(axis=1)]),
-            pd.Index(self.ids),
+            np.array(self.ids, dtype=str),  # sorted: a binary search finds each code
         )
 
-    def codes(self, station_ids: pd.Series | np.ndarray) -> np.ndarray:
-        index = self._cumulative[2]
-        codes = index.get_indexer(np.asarray(station_ids).astype(str))
+    def codes(self, station_ids: Any) -> np.ndarray:
+        """Each id's station_code (its position in the sorted ids); UnknownStationError names
+        ids the table does not hold."""
+        ids, wanted = self._cumulative[2], np.asarray(station_ids).astype(str)
+        found = np.searchsorted(ids, wanted).clip(0, max(len(ids) - 1, 0))
+        codes = np.where(ids[found] == wanted, found, -1) if len(ids) else np.full(len(wanted), -1)
         if (codes < 0).any():
-            unknown = sorted(set(np.asarray(station_ids)[codes < 0].astype(str).tolist()))
+            unknown = sorted(set(wanted[codes < 0].tolist()))
             raise UnknownStationError(
                 f"unknown station_id {unknown[:5]}: the model knows {len(self.ids)} stations "
                 f"(first ones {list(self.ids[:3])}); retrain with data that includes it"
             )
         return codes
 
-    def features(self, frame: pd.DataFrame | dict) -> pd.DataFrame:
-        """Station features of rows with `station_id` and `timestamp`, same index.
+    def features(self, frame: Any) -> pd.DataFrame:
+        """`matrix` as a frame, same index (the pipeline's feature tables)."""
+        import pandas as pd
+
+        index = getattr(frame, "index", None)  # a DataFrame's; none for numpy columns
+        return pd.DataFrame(self.matrix(frame), columns=list(STATION_FEATURE_COLUMNS), index=index)
+
+    def matrix(self, frame: Any) -> np.ndarray:
+        """Station features (STATION_FEATURE_COLUMNS, float32) of rows with `station_id` and
+        `timestamp` (a DataFrame, or numpy columns).
 
         Hours further ahead than the lag (only the API asks for those) use the latest
         `history_days` the table holds.
@@ -146,11 +164,9 @@ class StationTable:
         hours = cum_hours[codes, end] - cum_hours[codes, start]
         with np.errstate(invalid="ignore", divide="ignore"):
             recent = np.where(hours > 0, rentals / hours, np.nan)
-        matrix = np.column_stack(
-            [codes, self.latitude[codes], self.longitude[codes], recent]
-        ).astype("float32")
-        index = frame.index if isinstance(frame, pd.DataFrame) else None  # or numpy columns
-        return pd.DataFrame(matrix, columns=list(STATION_FEATURE_COLUMNS), index=index)
+        return np.column_stack([codes, self.latitude[codes], self.longitude[codes], recent]).astype(
+            "float32"
+        )
 
     def latest(self, extra_days: int = 0) -> StationTable:
         """Only the days still needed: the last lag + history days serve every hour after the

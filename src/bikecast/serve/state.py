@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from bikecast.ml.model import ModelError, load_model
 
 if TYPE_CHECKING:
@@ -108,7 +106,7 @@ def station_table(card: ModelCard, card_path: Path) -> StationTable | None:
     except ModelError as exc:
         raise ModelError(f"{card_path}: {exc}") from None
     if stations is not None:
-        stations.codes(pd.Series(stations.ids[:1]))
+        stations.codes(stations.ids[:1])
     return stations
 
 
