@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 # The bikecast prediction API. Only the serving dependencies go in (the project's core
 # `dependencies`, installed from uv.lock: no dvc, evidently, pandera, scikit-learn, matplotlib,
-# nor XGBoost and its scipy: the API runs the model's ONNX export with ONNX Runtime), plus the
-# model DVC produced.
+# nor pandas, XGBoost and its scipy: the API runs the model's ONNX export with ONNX Runtime on
+# numpy), plus the model DVC produced.
 # Build from a checkout where `dvc pull` (or `dvc repro`) has written models/ and metrics/:
 #
 #   docker build \
