@@ -138,3 +138,10 @@ def test_export_writes_nothing_when_the_check_fails(tiny, tmp_path, monkeypatch)
     with pytest.raises(ModelError, match="not exported"):
         export(booster, features_of(synthetic_frame(20, seed=1)), target)
     assert not target.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_xgboost_file_without_xgboost_is_a_clear_model_error(tiny, monkeypatch):
+    """As in the API image, where only the ONNX export can be served."""
+    monkeypatch.setitem(sys.modules, "xgboost", None)  # import xgboost → ImportError
+    with pytest.raises(ModelError, match=r"needs xgboost, which is not installed.*model\.onnx"):
+        load_model(tiny)

@@ -89,7 +89,13 @@ def load_model(
 
 
 def _load_xgboost(model_path: Path, threads: int | None) -> xgb.Booster:
-    xgb = xgboost()
+    try:
+        xgb = xgboost()
+    except ImportError:
+        raise ModelError(
+            f"{model_path}: XGBoost's own file needs xgboost, which is not installed here "
+            "(the API image has none): serve models/model.onnx, or install '.[pipeline]'"
+        ) from None
     booster = xgb.Booster()
     try:
         booster.load_model(str(model_path))

@@ -25,7 +25,7 @@ def sklearn_hidden() -> Iterator[None]:
 
 def xgboost() -> ModuleType:
     """The xgboost module, imported (once) with scikit-learn hidden from it."""
-    if "xgboost" in sys.modules:
+    if sys.modules.get("xgboost") is not None:
         return sys.modules["xgboost"]
     with sklearn_hidden():
         import xgboost
