@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from tests.serve.test_app import train_tiny_model
+from tests.serve.test_app import synthetic_hours, train_tiny_model
 
 from bikecast.ml.card import ModelCard, ModelError
 from bikecast.ml.features import FEATURE_COLUMNS, build_features
@@ -27,19 +27,7 @@ def tiny(tmp_path_factory):
 
 
 def synthetic_frame(n: int, seed: int) -> pd.DataFrame:
-    from bikecast.data.schema import WEATHER
-
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "timestamp": pd.date_range("2011-06-01", periods=n, freq="h", tz="UTC"),
-            "temp_c": rng.uniform(-5, 35, n),
-            "feels_like_c": rng.uniform(-10, 40, n),
-            "humidity_pct": rng.uniform(10, 100, n),
-            "wind_kmh": rng.uniform(0, 50, n),
-            "weather": rng.choice(WEATHER, n),
-        }
-    )
+    return synthetic_hours(n, seed, start="2011-06-01")
 
 
 def features_of(frame: pd.DataFrame) -> np.ndarray:

@@ -39,16 +39,12 @@ RECORD = {
 METRICS = {"model": {"rmse": 50.0, "mae": 30.0, "rmsle": 0.5, "r2": 0.7, "bias": 1.0}}
 
 
-def train_tiny_model(directory: Path) -> Path:
-    """A 20-tree model on synthetic hours, saved (.ubj and .onnx) with a card like the train
-    stage writes."""
-    import xgboost as xgb
-
-    rng = np.random.default_rng(7)
-    n = 600
-    frame = pd.DataFrame(
+def synthetic_hours(n: int, seed: int, start: str = "2011-03-01") -> pd.DataFrame:
+    """n consecutive hours of raw inputs with random weather in the schema's ranges."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
         {
-            "timestamp": pd.date_range("2011-03-01", periods=n, freq="h", tz="UTC"),
+            "timestamp": pd.date_range(start, periods=n, freq="h", tz="UTC"),
             "temp_c": rng.uniform(-5, 35, n),
             "feels_like_c": rng.uniform(-10, 40, n),
             "humidity_pct": rng.uniform(10, 100, n),
@@ -56,6 +52,15 @@ def train_tiny_model(directory: Path) -> Path:
             "weather": rng.choice(WEATHER, n),
         }
     )
+
+
+def train_tiny_model(directory: Path) -> Path:
+    """A 20-tree model on synthetic hours, saved (.ubj and .onnx) with a card like the train
+    stage writes."""
+    import xgboost as xgb
+
+    n = 600
+    frame = synthetic_hours(n, seed=7)
     features = build_features(frame)
     target = np.log1p(20 + 10 * features["hour"] + 3 * features["temp_c"].clip(0))
     booster = xgb.train(
