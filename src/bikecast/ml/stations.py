@@ -164,9 +164,8 @@ class StationTable:
         hours = cum_hours[codes, end] - cum_hours[codes, start]
         with np.errstate(invalid="ignore", divide="ignore"):
             recent = np.where(hours > 0, rentals / hours, np.nan)
-        return np.column_stack([codes, self.latitude[codes], self.longitude[codes], recent]).astype(
-            "float32"
-        )
+        matrix = np.column_stack([codes, self.latitude[codes], self.longitude[codes], recent])
+        return matrix.astype("float32")
 
     def latest(self, extra_days: int = 0) -> StationTable:
         """Only the days still needed: the last lag + history days serve every hour after the
