@@ -7,6 +7,7 @@ A tiny XGBoost model is trained here on synthetic hours so these tests need no p
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from bikecast.ml.card import DataWindow, ModelCard
 from bikecast.ml.features import FEATURE_COLUMNS, build_features
 from bikecast.ml.model import ModelError, file_sha256, load_model, model_version, predict
 from bikecast.ml.runtime import export
+from bikecast.ml.training import input_ranges
 from bikecast.serve import ServeSettings, create_app
 from bikecast.serve.errors import validation_detail
 
@@ -86,6 +88,7 @@ def train_tiny_model(directory: Path) -> Path:
             train_end=frame["timestamp"].iloc[-1].isoformat(),
             train_rows=n,
         ),
+        input_ranges=input_ranges(frame),  # as train writes it for the served fit
     )
     # the served fit's ONNX export beside it, checked on these hours, as train writes it
     onnx_sha = export(
@@ -436,6 +439,35 @@ def test_prometheus_metrics_count_requests_and_predictions(client, tiny_model):
     assert 'http_requests_total{handler="/predict",method="POST",status="422"} 1.0' in text
     assert 'http_request_duration_seconds_count{handler="/predict",method="POST"}' in text
     assert f'bikecast_model_info{{git_sha="0123abcd",model_version="{version}"}} 1.0' in text
+    assert f'bikecast_prediction_rentals_count{{model_version="{version}"}} 3.0' in text
+    assert "bikecast_inputs_out_of_range_total{" not in text  # RECORD is inside every range
+
+
+def test_metrics_count_inputs_outside_the_training_ranges(client, tiny_model):
+    """The tiny model was fitted on temperatures of -5..35 °C; 45 °C is valid (the schema
+    allows up to 50) but outside what it learned, and /metrics says so per input."""
+    card = json.loads(tiny_model.with_suffix(".json").read_text())
+    version, (low, high) = card["version"], card["input_ranges"]["temp_c"]
+    assert -5 <= low < high <= 35
+    inside = {**RECORD, "temp_c": (low + high) / 2}
+    hot = {**RECORD, "temp_c": 45.0}
+    cold = {**RECORD, "temp_c": -30.0, "humidity_pct": 50.0}
+    response = client.post("/predict", json={"records": [inside, hot, cold, hot]})
+    assert response.status_code == 200
+    text = client.get("/metrics").text
+    counted = dict(re.findall(
+        rf'bikecast_inputs_out_of_range_total{{input="(\w+)",model_version="{version}"}} (\S+)',
+        text,
+    ))  # fmt: skip
+    assert counted["temp_c"] == "3.0"
+    buckets = dict(re.findall(
+        rf'bikecast_prediction_rentals_bucket{{le="([^"]+)",model_version="{version}"}} (\S+)',
+        text,
+    ))  # fmt: skip
+    assert buckets["+Inf"] == "4.0"
+    assert [float(buckets[b]) for b in ("1.0", "10.0", "100.0", "1000.0")] == sorted(
+        float(buckets[b]) for b in ("1.0", "10.0", "100.0", "1000.0")
+    )
 
 
 def test_openapi_documents_limits_errors_and_examples(client):

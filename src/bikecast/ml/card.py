@@ -82,6 +82,9 @@ class ModelCard(_Strict):
     # city grain with level.method year_over_year: the level table's last days
     # (LevelTable.to_dict), so serving and compare rebuild the level of every hour
     level: dict[str, Any] | None = None
+    # served fits: [min, max] of each weather input over the rows it was fitted on; the API
+    # counts inputs outside them in /metrics (bikecast_inputs_out_of_range_total)
+    input_ranges: dict[str, tuple[float, float]] | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any], where: str | Path = "model card") -> ModelCard:

@@ -207,6 +207,21 @@ def log_curves(fitted: Fitted) -> None:
         live.summary["valid_rmsle_best"] = round(min(fitted.curves["valid"]), 6)
 
 
+# The inputs a client sends as numbers; their training ranges go in the served fit's card.
+RANGED_INPUTS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
+
+
+def input_ranges(rows: Any) -> dict[str, tuple[float, float]]:
+    """[min, max] of each weather input over a fit's rows (pandas or Dask)."""
+    columns = rows[list(RANGED_INPUTS)]
+    low, high = columns.min(), columns.max()
+    if hasattr(low, "compute"):
+        import dask
+
+        low, high = dask.compute(low, high)
+    return {c: (round(float(low[c]), 3), round(float(high[c]), 3)) for c in RANGED_INPUTS}
+
+
 def model_card(
     fitted: Fitted,
     params: Params,
@@ -214,6 +229,7 @@ def model_card(
     stations: StationTable | None = None,
     evaluation: ModelCard | None = None,
     level: LevelTable | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> ModelCard:
     """The card of a fit; with `evaluation` (the evaluation fit's card), of the served fit."""
     return ModelCard(
@@ -243,6 +259,7 @@ def model_card(
         stations=stations.latest(params.split.test_days).to_dict() if stations else None,
         target="log1p(rentals) - level" if level else "log1p(rentals)",
         level=level.tail(params.split.test_days).to_dict() if level else None,
+        input_ranges=ranges,
     )
 
 

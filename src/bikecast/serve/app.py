@@ -25,9 +25,11 @@ from bikecast.serve.state import load_served_model
 
 
 def _instrument(app: FastAPI) -> Any:
-    """Request counts/latencies by route and status, predictions by model version."""
-    from prometheus_client import CollectorRegistry, Counter, Gauge
+    """Request counts/latencies by route and status; the forecasts (serve/metrics.py)."""
+    from prometheus_client import CollectorRegistry, Gauge
     from prometheus_fastapi_instrumentator import Instrumentator
+
+    from bikecast.serve.metrics import ForecastMetrics
 
     registry = CollectorRegistry()  # per app: tests build many apps in one process
     Instrumentator(
@@ -35,12 +37,7 @@ def _instrument(app: FastAPI) -> Any:
         excluded_handlers=["/metrics"],
         registry=registry,
     ).instrument(app).expose(app, include_in_schema=False)
-    app.state.predictions_total = Counter(
-        "bikecast_predictions",
-        "Hours forecast by /predict, by model version.",
-        ["model_version"],
-        registry=registry,
-    )
+    app.state.forecasts = ForecastMetrics(registry)
     app.state.model_info = Gauge(
         "bikecast_model_info",
         "1 for the loaded model (its version and git sha as labels).",

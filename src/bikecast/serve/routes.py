@@ -195,7 +195,9 @@ async def forecast(
 
     def run() -> Any:
         inputs = records_inputs(records, model.grain)
-        return predict(model.booster, inputs, model.stations, model.level)
+        predictions = predict(model.booster, inputs, model.stations, model.level)
+        request.app.state.forecasts.observe(model, inputs, predictions)
+        return predictions
 
     try:
         if len(records) <= INLINE_MAX_RECORDS:
@@ -205,7 +207,6 @@ async def forecast(
             predictions = await run_in_threadpool(run)
     except UnknownStationError as exc:  # checked above; kept so it can never be a 500
         return error_response(422, f"records: {exc}")
-    request.app.state.predictions_total.labels(model.version).inc(len(records))
     return PredictResponse(
         model_version=model.version,
         predictions=predictions.tolist(),

@@ -21,6 +21,7 @@ from bikecast.ml.training import (
     Fitted,
     fit,
     fit_dask,
+    input_ranges,
     log_curves,
     model_card,
     refit,
@@ -59,7 +60,10 @@ def run(params: Params) -> ModelCard:
     level = level_for(rows, params)  # the features stage's table: the same rows
     log_curves(fitted)
     evaluation = save(fitted, params, (stations, level), paths.EVAL_MODEL, paths.EVAL_META)
-    card = save(served, params, (stations, level), paths.MODEL, paths.MODEL_META, evaluation)
+    card = save(
+        served, params, (stations, level), paths.MODEL, paths.MODEL_META, evaluation,
+        input_ranges(rows),
+    )  # fmt: skip
     log.info(
         "train: %d rounds; evaluation fit %s → %s, served fit %s → %s",
         fitted.rounds, evaluation.version, paths.EVAL_MODEL, card.version, paths.MODEL,
@@ -74,11 +78,12 @@ def save(
     model: Path,
     meta: Path,
     evaluation: ModelCard | None = None,
+    ranges: dict[str, tuple[float, float]] | None = None,
 ) -> ModelCard:
     """The model file, then its card (which records the file's hash)."""
     io.write_with(model, lambda p: fitted.booster.save_model(str(p)))
     stations, level = tables
-    card = model_card(fitted, params, file_sha256(model), stations, evaluation, level)
+    card = model_card(fitted, params, file_sha256(model), stations, evaluation, level, ranges)
     if evaluation is not None:  # the served fit: also as ONNX, which the API runs
         window = pd.read_parquet(paths.TEST, columns=list(card.feature_columns))
         sha = export(fitted.booster, window.to_numpy(dtype="float32"), paths.MODEL_ONNX)

@@ -1,0 +1,76 @@
+"""What /metrics says about the forecasts themselves, beside requests and latencies: how many
+were made, how they are distributed, and how many inputs fell outside the ranges the served
+fit was trained on. A dashboard or an alert watches these (deploy/prometheus/alerts.yaml,
+deploy/grafana/bikecast.json) between retrains.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+if TYPE_CHECKING:
+    from bikecast.serve.state import LoadedModel
+
+# Rentals per hour: the city's quiet nights are under 10, its busiest hours near 1,000.
+PREDICTION_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 750, 1000)
+
+
+class ForecastMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.predictions = Counter(
+            "bikecast_predictions",
+            "Hours forecast by /predict, by model version.",
+            ["model_version"],
+            registry=registry,
+        )
+        self.rentals = Histogram(
+            "bikecast_prediction_rentals",
+            "Forecast rentals per hour, by model version.",
+            ["model_version"],
+            buckets=PREDICTION_BUCKETS,
+            registry=registry,
+        )
+        self.out_of_range = Counter(
+            "bikecast_inputs_out_of_range",
+            "Forecast hours whose input lay outside the served fit's training range "
+            "(the model card's input_ranges), by model version and input.",
+            ["model_version", "input"],
+            registry=registry,
+        )
+
+    def observe(self, model: LoadedModel, inputs: dict[str, Any], predictions: np.ndarray) -> None:
+        """Count one request's forecasts (thread-safe: big batches call it in the pool)."""
+        version = model.version
+        self.predictions.labels(version).inc(len(predictions))
+        observe_all(self.rentals.labels(version), predictions)
+        for name, (low, high) in (model.card.input_ranges or {}).items():
+            values = inputs[name]
+            outside = int(np.count_nonzero((values < low) | (values > high)))
+            if outside:
+                self.out_of_range.labels(version, name).inc(outside)
+
+
+def observe_all(histogram: Any, values: np.ndarray) -> None:
+    """`histogram.observe(v)` for every value, in one numpy pass.
+
+    prometheus_client's own call costs ~5 µs a value (50 ms for a 10,000-record request). Its
+    histogram keeps one counter per bucket (not cumulative) and a sum, so each bucket's count
+    goes in at once. A client version without those attributes gets the plain loop.
+    """
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None:
+        for value in values.tolist():
+            histogram.observe(value)
+        return
+    # the first bound >= the value, as observe() picks it (the last bound is +Inf)
+    index = np.searchsorted(np.asarray(bounds, dtype="float64"), values, side="left")
+    counts = np.bincount(np.minimum(index, len(bounds) - 1), minlength=len(bounds))
+    for bucket, count in zip(buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    total.inc(float(np.sum(values)))
