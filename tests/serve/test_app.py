@@ -588,3 +588,24 @@ def test_serving_needs_and_imports_no_pipeline_library(tiny_model):
     assert (result["predict"], result["ready"]) == (200, 200)
     # nothing in bikecast, FastAPI, ONNX Runtime or their dependencies asks for one of them
     assert result["attempts"] == []
+
+
+def test_loading_the_model_builds_what_the_first_request_would(tiny_model, tmp_path):
+    """A forecast at load (state.warm_up): the DC calendar's DST table and the holidays are
+    cached before /ready says yes, so the first request does not pay for them."""
+    code = textwrap.dedent(
+        f"""
+        from bikecast.ml import calendar, features
+        from bikecast.serve import ServeSettings
+        from bikecast.serve.state import load_served_model
+        assert calendar._transitions.cache_info().currsize == 0
+        settings = ServeSettings(model_path={str(tiny_model.with_suffix(".onnx"))!r})
+        served = load_served_model(settings)
+        assert served.ready, served.error
+        cached = calendar._transitions, features._holiday_days
+        print(*(f.cache_info().currsize for f in cached))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1", "1"]

@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from bikecast.ml.model import ModelError, load_model
 
@@ -99,15 +102,32 @@ def read_metrics(path: Path, version: str) -> dict[str, Any] | None:
 
 
 def station_table(card: ModelCard, card_path: Path) -> StationTable | None:
-    """The checked station table of a station-grain card (its id lookup built now, not on a
-    request); None for a city card."""
+    """The checked station table of a station-grain card; None for a city card."""
     try:
-        stations = card.station_table
+        return card.station_table
     except ModelError as exc:
         raise ModelError(f"{card_path}: {exc}") from None
-    if stations is not None:
-        stations.codes(stations.ids[:1])
-    return stations
+
+
+def warm_up(model: LoadedModel) -> None:
+    """One forecast at load, through the code a request runs: the DC calendar's DST table,
+    the holidays, the station lookup and the runtime's first call are built now instead of
+    on the first request, and a model that cannot forecast is not ready."""
+    from bikecast.data.schema import WEATHER
+    from bikecast.ml.model import predict
+
+    moment = datetime.fromisoformat(model.card.data_window.train_end).astimezone(UTC)
+    inputs: dict[str, Any] = {
+        "timestamp": np.array([moment.replace(tzinfo=None)], dtype="datetime64[us]"),
+        **{name: np.array([value]) for name, value in _TYPICAL_WEATHER.items()},
+        "weather": np.array([WEATHER[0]], dtype=object),
+    }
+    if model.stations is not None:
+        inputs["station_id"] = np.array(model.stations.ids[:1], dtype=object)
+    predict(model.booster, inputs, model.stations, model.level)
+
+
+_TYPICAL_WEATHER = {"temp_c": 15.0, "feels_like_c": 15.0, "humidity_pct": 60.0, "wind_kmh": 10.0}
 
 
 def load_served_model(settings: ServeSettings) -> ServedModel:
@@ -118,7 +138,15 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
         # and concurrent requests already use the cores.
         booster, card = load_model(settings.model_path, card_path, settings.predict_threads)
         stations = station_table(card, card_path)
-        level = card.level_table
+        loaded = LoadedModel(
+            booster=booster,
+            card=card,
+            metrics=read_metrics(settings.metrics_path, card.version),
+            stations=stations,
+            station_ids=frozenset(stations.ids) if stations is not None else frozenset(),
+            level=card.level_table,
+        )
+        warm_up(loaded)
     except ModelError as exc:
         log.error("serve: model not ready: %s", exc)
         return ServedModel(error=str(exc))
@@ -130,7 +158,6 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
         )
         log.error("serve: model not ready: %s", reason)
         return ServedModel(error=reason)
-    metrics = read_metrics(settings.metrics_path, card.version)
     log.info(
         "serve: %s-grain model %s loaded from %s%s",
         card.grain,
@@ -138,13 +165,4 @@ def load_served_model(settings: ServeSettings) -> ServedModel:
         settings.model_path,
         f" ({len(stations.ids)} stations)" if stations is not None else "",
     )
-    return ServedModel(
-        LoadedModel(
-            booster=booster,
-            card=card,
-            metrics=metrics,
-            stations=stations,
-            station_ids=frozenset(stations.ids) if stations is not None else frozenset(),
-            level=level,
-        )
-    )
+    return ServedModel(loaded)
