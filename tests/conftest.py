@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,11 @@ BIN = Path(sys.executable).parent  # the venv's bin: bikecast and dvc live here
 # What a fresh clone of the repository contains that the pipeline needs.
 REPO_FILES = ("pyproject.toml", "params.yaml", "dvc.yaml", "dvc.lock", ".dvcignore", ".gitignore")
 REPO_DIRS = ("src", "data/seed", ".dvc")
+# Every API a test starts (in process or as `bikecast serve`) logs its forecasts here, not
+# into the checkout; a test that reads the log sets its own BIKECAST_PREDICTION_LOG.
+os.environ.setdefault(
+    "BIKECAST_PREDICTION_LOG", tempfile.mkdtemp(prefix="bikecast-test-predictions-")
+)
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

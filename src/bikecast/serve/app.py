@@ -10,6 +10,7 @@ The routes are in bikecast.serve.routes, the error bodies in bikecast.serve.erro
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,11 +18,14 @@ from typing import Any
 from fastapi import FastAPI
 
 from bikecast.ml.model import ModelError
+from bikecast.prediction_log.writer import PredictionLog
 from bikecast.serve.errors import add_error_handlers
 from bikecast.serve.limits import BodySizeLimit
 from bikecast.serve.routes import api_router
 from bikecast.serve.settings import ServeSettings
 from bikecast.serve.state import load_served_model
+
+log = logging.getLogger(__name__)
 
 
 def _instrument(app: FastAPI) -> Any:
@@ -32,6 +36,7 @@ def _instrument(app: FastAPI) -> Any:
     from bikecast.serve.metrics import ForecastMetrics
 
     registry = CollectorRegistry()  # per app: tests build many apps in one process
+    app.state.registry = registry
     Instrumentator(
         should_group_status_codes=False,
         excluded_handlers=["/metrics"],
@@ -50,6 +55,26 @@ def _instrument(app: FastAPI) -> Any:
     return registry
 
 
+def prediction_log(settings: ServeSettings, registry: Any) -> PredictionLog | None:
+    """The background log of every forecast, started; None when BIKECAST_PREDICTION_LOG=off."""
+    if not settings.logs_predictions:
+        log.info("serve: prediction log off")
+        return None
+    from bikecast.prediction_log.destinations import destination
+    from bikecast.prediction_log.writer import LogMetrics
+
+    writer = PredictionLog(
+        destination(settings.prediction_log),
+        batch_records=settings.prediction_log_batch,
+        interval_s=settings.prediction_log_interval_s,
+        max_buffer=settings.prediction_log_buffer,
+        metrics=LogMetrics(registry),
+    )
+    writer.start()
+    log.info("serve: logging predictions to %s", writer.destination.url)
+    return writer
+
+
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
     """Build the API; nothing is loaded until the lifespan starts."""
     settings = settings or ServeSettings()
@@ -63,7 +88,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.model_ready.set(1 if served.ready else 0)
         if served.ready:
             app.state.model_info.labels(served.version, settings.git_sha).set(1)
-        yield
+        app.state.prediction_log = prediction_log(settings, app.state.registry)
+        try:
+            yield
+        finally:
+            if app.state.prediction_log is not None:
+                app.state.prediction_log.close()
 
     app = FastAPI(
         title="bikecast",

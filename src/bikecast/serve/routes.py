@@ -6,6 +6,7 @@ around them (lifespan, middleware, Prometheus) is built in bikecast.serve.app.
 # No `from __future__ import annotations` here: FastAPI must see the real request class of
 # /predict (built per app, with that app's batch limit) in the signature, not a string it
 # cannot resolve.
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from bikecast.grain import Grain
 from bikecast.ml.level import LevelTable
 from bikecast.ml.model import predict
 from bikecast.ml.stations import UnknownStationError
+from bikecast.prediction_log.records import Chunk
 from bikecast.serve.errors import NotReady, documented, error_response, invalid_response
 from bikecast.serve.schemas import (
     Health,
@@ -193,10 +195,19 @@ async def forecast(
     if errors := station_errors(records, model):
         return invalid_response(errors)
 
+    state = request.app.state
+    received = time.time()
+
     def run() -> Any:
         inputs = records_inputs(records, model.grain)
         predictions = predict(model.booster, inputs, model.stations, model.level)
-        request.app.state.forecasts.observe(model, inputs, predictions)
+        state.forecasts.observe(model, inputs, predictions)
+        if (prediction_log := getattr(state, "prediction_log", None)) is not None:
+            prediction_log.record(
+                Chunk(
+                    received, model.version, records, inputs, predictions, model.card.input_ranges
+                )
+            )
         return predictions
 
     try:

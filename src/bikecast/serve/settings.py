@@ -46,6 +46,26 @@ class ServeSettings(BaseSettings):
     require_model: bool = Field(
         False, description="Fail start-up on a missing/corrupt model instead of /ready=503."
     )
+    prediction_log: str = Field(
+        "predictions",
+        description="Where every forecast is logged (bikecast.prediction_log): a directory, "
+        "or s3://bucket/prefix (boto3's credentials, as DVC's remote); off: no log.",
+    )
+    prediction_log_batch: int = Field(
+        5000, ge=1, description="Write a log file once this many forecasts are buffered."
+    )
+    prediction_log_interval_s: float = Field(
+        30.0, gt=0, description="...or once this many seconds have passed since the last one."
+    )
+    prediction_log_buffer: int = Field(
+        200_000,
+        ge=1,
+        description="Most forecasts held in memory (the destination down); the oldest go first.",
+    )
+
+    @property
+    def logs_predictions(self) -> bool:
+        return self.prediction_log.strip().lower() not in ("", "off", "none", "false")
 
     @property
     def resolved_card_path(self) -> Path:
