@@ -257,6 +257,74 @@ def advance_cmd(
         raise typer.Exit(EXIT_NO)
 
 
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="BIKECAST_NOW",
+        help="The run's time, ISO-8601 with an offset (tests, or redoing a past run). "
+        "Default: the clock.",
+    ),
+]
+
+
+@app.command()
+@user_errors
+def monitor(
+    params: ParamsOption = paths.PARAMS,
+    log_url: Annotated[
+        str,
+        typer.Option(
+            "--log",
+            envvar="BIKECAST_PREDICTION_LOG",
+            help="The API's prediction log: a directory or s3://bucket/prefix.",
+        ),
+    ] = "predictions",
+    until: Annotated[
+        str | None,
+        typer.Option(help="Last UTC day of requests read (YYYY-MM-DD). Default: today."),
+    ] = None,
+    now: NowOption = None,
+    out: Annotated[Path, typer.Option(help="The summary (JSON).")] = paths.MONITOR_METRICS,
+    report_path: Annotated[
+        Path, typer.Option("--report", help="The Markdown report.")
+    ] = paths.MONITOR_REPORT,
+    github_output: GithubOutput = None,
+) -> None:
+    """Score the API's logged forecasts against the rentals that came true; decide whether
+    to retrain (params.yaml monitor). Exit 0 either way: retrain_recommended says which."""
+    from datetime import date
+
+    from bikecast import io
+    from bikecast.gitops import advance, outputs
+    from bikecast.monitor.run import run
+
+    try:
+        day = date.fromisoformat(until) if until else None
+    except ValueError:
+        raise typer.BadParameter(f"--until {until!r}: write a day like 2026-12-01") from None
+    at = advance.parse_now(now)
+    result = run(_params(params), log_url, until=day, now=at.to_pydatetime() if at else None)
+    io.write_json(result.summary, out)
+    io.write_text(result.markdown, report_path)
+    if result.drift_html is not None:
+        io.write_text(result.drift_html, paths.MONITOR_DRIFT_REPORT)
+    recommended = "true" if result.summary["retrain_recommended"] else "false"
+    outputs.append_outputs({"retrain_recommended": recommended}, github_output)
+    typer.echo(result.markdown)
+
+
+@app.command()
+@user_errors
+def dispatch(
+    workflow: Annotated[str, typer.Argument(help="Workflow file, e.g. retrain.yml.")],
+    ref: Annotated[str, typer.Option(help="Branch the workflow runs on.")] = "main",
+) -> None:
+    """Start a workflow (workflow_dispatch) with $GITHUB_TOKEN, in $GITHUB_REPOSITORY."""
+    from bikecast.gitops.dispatch import dispatch as start
+
+    typer.echo(start(workflow, ref))
+
+
 @app.command()
 @user_errors
 def serve(

@@ -187,6 +187,16 @@ class DriftParams(_Section):
     drift_share: float = Field(0.5, gt=0, le=1)
 
 
+class MonitorParams(_Section):
+    """`bikecast monitor`: the live log scored against the rentals that came true."""
+
+    window_days: int = Field(7, ge=1, le=92)  # request days read from the log
+    min_scored: int = Field(48, ge=1)  # fewer scored forecasts: no verdict on the error
+    max_rmsle_ratio: float = Field(1.5, gt=0)  # live RMSLE over this × the test RMSLE
+    max_out_of_range_share: float = Field(0.05, ge=0, le=1)
+    min_drift_hours: int = Field(72, ge=1)  # distinct scored hours for the drift check
+
+
 class StationParams(_Section):
     """Station grain only: the recent-level feature (README "Station grain")."""
 
@@ -248,6 +258,7 @@ class Params(_Section):
     gate: GateParams = Field(default_factory=GateParams)
     serve: ServeParams = Field(default_factory=ServeParams)
     drift: DriftParams = Field(default_factory=DriftParams)
+    monitor: MonitorParams = Field(default_factory=MonitorParams)
     station: StationParams = Field(default_factory=StationParams)
     level: LevelParams = Field(default_factory=LevelParams)
     compute: ComputeParams = Field(default_factory=ComputeParams)

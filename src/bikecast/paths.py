@@ -28,3 +28,6 @@ DRIFT_METRICS = Path("metrics/drift.json")
 PARAMS = Path("params.yaml")
 BACKTEST_METRICS = Path("metrics/backtest.json")  # `bikecast backtest`, not a DVC stage
 BACKTEST_PLOT = Path("reports/backtest.png")
+MONITOR_METRICS = Path("metrics/monitor.json")  # `bikecast monitor`: live traffic, not a stage
+MONITOR_REPORT = Path("reports/monitor.md")
+MONITOR_DRIFT_REPORT = Path("reports/monitor_drift.html")
