@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 DEPENDABOT = ROOT / ".github" / "dependabot.yml"
 BIN = Path(sys.executable).parent
-EXPECTED = {"ci.yml", "retrain.yml", "pr-report.yml", "release.yml"}
+EXPECTED = {"ci.yml", "retrain.yml", "pr-report.yml", "release.yml", "monitor.yml"}
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"uses:\s*(\S+)@([0-9a-f]{40})\s+#\s*(v\d+\.\d+\.\d+)\s*$")
 
@@ -61,7 +61,7 @@ def bikecast_calls(run: str) -> list[list[str]]:
     return calls
 
 
-def test_the_four_workflows_exist():
+def test_the_five_workflows_exist():
     assert {p.name for p in workflow_files()} >= EXPECTED
 
 
@@ -133,6 +133,8 @@ def test_writes_are_granted_only_where_needed():
         ("release.yml", "image", "packages"),
         ("release.yml", "image", "id-token"),
         ("release.yml", "image", "attestations"),
+        ("monitor.yml", "monitor", "id-token"),
+        ("monitor.yml", "monitor", "actions"),  # workflow_dispatch of retrain.yml, no more
     }
 
 
@@ -239,6 +241,7 @@ def test_triggers():
         on["pr-report.yml"]["pull_request"]["paths"]
     )
     assert on["release.yml"]["push"]["branches"] == ["main"]
+    assert {"schedule", "workflow_dispatch"} == set(on["monitor.yml"])
     assert "dvc.lock" in on["release.yml"]["push"]["paths"]
 
 
@@ -294,3 +297,11 @@ def test_release_publishes_an_sbom_and_attests_the_digest_it_deploys():
     assert ref == "${{ needs.image.outputs.image }}@${{ needs.image.outputs.digest }}"
     render = {s.get("name"): s for s in deploy["steps"]}["Render the manifests with the new image"]
     assert '"$CONTAINER=$IMAGE_REF"' in render["run"]
+
+
+def test_monitor_starts_only_retrain_and_only_when_recommended():
+    steps = load(WORKFLOWS / "monitor.yml")["jobs"]["monitor"]["steps"]
+    start = next(s for s in steps if "bikecast dispatch" in s.get("run", ""))
+    assert bikecast_calls(start["run"]) == [["dispatch", "retrain.yml", "--ref", "main"]]
+    assert start["if"] == "steps.monitor.outputs.retrain_recommended == 'true'"
+    assert "workflow_dispatch" in load(WORKFLOWS / "retrain.yml")["on"]
