@@ -1,0 +1,178 @@
+"""The prediction log for real: `bikecast serve` on 127.0.0.1 writing to an S3 server (moto)
+under concurrent load, the S3 server stopped mid-run and started again, then `bikecast
+monitor` reading the bucket back and scoring it against the seed's rentals."""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+from tests.conftest import run
+from tests.integration.test_serve_live import raw_records, start_server, stop_server
+
+from bikecast.prediction_log.records import decode
+
+pytestmark = pytest.mark.slow
+
+BUCKET, PREFIX = "bikecast-logs", "predictions"
+AWS = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+REQUESTS_PER_PHASE = 1000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class S3Server:
+    """moto's S3 in this process; stop() closes the port, start() opens it again with the
+    same buckets (moto keeps its state in the process, as a real service keeps its disks)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.server = None
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.server.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def client(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+            region_name=AWS["AWS_DEFAULT_REGION"],
+        )
+
+
+def metric(url: str, name: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
+def wait_ready(proc, url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, stop_server(proc)
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"not ready in 120 s:\n{stop_server(proc)}")
+
+
+def load(url: str, records: list[dict], n: int, seed: int) -> list[tuple[int, list, list]]:
+    """n requests of 1-4 records each, 8 at a time; (status, records sent, predictions)."""
+    rng = random.Random(seed)
+    bodies = [rng.sample(records, rng.randint(1, 4)) for _ in range(n)]
+
+    def post(client: httpx.Client, body: list[dict]):
+        response = client.post(f"{url}/predict", json={"records": body}, timeout=30)
+        ok = response.status_code == 200
+        return response.status_code, body, response.json()["predictions"] if ok else []
+
+    with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda b: post(client, b), bodies))
+
+
+def test_served_forecasts_reach_s3_through_an_outage_and_monitor_scores_them(
+    pipeline_repo, tmp_path
+):
+    s3 = S3Server()
+    s3.start()
+    s3.client().create_bucket(Bucket=BUCKET)
+    env = {
+        **AWS,
+        "AWS_ENDPOINT_URL_S3": s3.endpoint,
+        "BIKECAST_PREDICTION_LOG": f"s3://{BUCKET}/{PREFIX}",
+        "BIKECAST_PREDICTION_LOG_BATCH": "500",
+        "BIKECAST_PREDICTION_LOG_INTERVAL_S": "1",
+    }
+    test = pd.read_parquet(pipeline_repo / "data/split/test.parquet")
+    records = raw_records(pipeline_repo, test["timestamp"])
+    proc, url = start_server(pipeline_repo, "--no-access-log", env=env)
+    try:
+        wait_ready(proc, url)
+        answered = load(url, records, REQUESTS_PER_PHASE, seed=1)
+        time.sleep(2)  # a flush by time
+        acknowledged = metric(url, 'bikecast_prediction_log_records_total{outcome="written"}')
+        s3.stop()  # the destination goes down mid-run
+        answered += load(url, records, REQUESTS_PER_PHASE, seed=2)
+        time.sleep(2)
+        errors = metric(url, "bikecast_prediction_log_write_errors_total")
+        s3.start()  # back
+        answered += load(url, records, REQUESTS_PER_PHASE, seed=3)
+    finally:
+        output = stop_server(proc)  # SIGINT: uvicorn's shutdown writes what is buffered
+    try:
+        client = s3.client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
+        keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+        lines = [
+            line
+            for key in keys
+            for line in decode(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+        ]
+        # monitor reads the bucket back and scores it against the seed (replay: all known)
+        out, report = tmp_path / "monitor.json", tmp_path / "monitor.md"
+        monitor = run(
+            ["bikecast", "monitor", "--log", f"s3://{BUCKET}/{PREFIX}", "--out", str(out),
+             "--report", str(report), "--drift-report", str(tmp_path / "drift.html")],
+            pipeline_repo,
+            env={**env, "GITHUB_OUTPUT": str(tmp_path / "gh")},
+        )  # fmt: skip
+    finally:
+        s3.stop()
+
+    # the API kept answering, and the log holds every forecast it answered, once
+    assert [status for status, *_ in answered] == [200] * (3 * REQUESTS_PER_PHASE)
+    sent = sum(len(body) for _, body, _ in answered)
+    assert acknowledged > 0 and errors > 0, output  # written before the outage, refused in it
+    unique = {json.dumps(line, sort_keys=True) for line in lines}
+    assert len(unique) == sent, output
+    assert all(k.startswith(f"{PREFIX}/date=") and "/model_version=" in k for k in keys)
+    # what the clients got is what was logged, hour by hour
+    served = sorted(
+        (pd.Timestamp(r["timestamp"]).tz_convert("UTC").isoformat(), round(p, 3))
+        for _, body, predictions in answered
+        for r, p in zip(body, predictions, strict=True)
+    )
+    logged = sorted(
+        (pd.Timestamp(line["forecast_hour"]).isoformat(), line["prediction"]) for line in lines
+    )
+    assert served == logged
+
+    summary = json.loads(out.read_text())
+    assert summary["errors"]["scored"] == sent and summary["errors"]["pending"] == 0
+    interim = pd.read_parquet(pipeline_repo / "data/interim/hourly.parquet").set_index("timestamp")
+    hours = pd.to_datetime([line["forecast_hour"] for line in lines], utc=True)
+    actual = interim.loc[hours, "rentals"].to_numpy(dtype=float)
+    predicted = np.array([line["prediction"] for line in lines])
+    rmsle = float(np.sqrt(np.mean((np.log1p(predicted) - np.log1p(actual)) ** 2)))
+    assert summary["errors"]["overall"]["rmsle"] == pytest.approx(rmsle, abs=1e-4)
+    assert summary["drift"] is not None and (tmp_path / "drift.html").exists()
+    assert "retrain_recommended=" in (tmp_path / "gh").read_text()
+    assert monitor.stdout.startswith("## bikecast monitor:")
