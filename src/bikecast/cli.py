@@ -229,18 +229,21 @@ def outcome(
     raise typer.Exit(code)
 
 
+NowOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="BIKECAST_NOW",
+        help="The run's time, ISO-8601 with an offset (tests, or redoing a past run). "
+        "Default: the clock.",
+    ),
+]
+
+
 @app.command("advance")
 @user_errors
 def advance_cmd(
     params: ParamsOption = paths.PARAMS,
-    now: Annotated[
-        str | None,
-        typer.Option(
-            envvar="BIKECAST_NOW",
-            help="The run's time, ISO-8601 with an offset (tests, or redoing a past run). "
-            "Default: the clock.",
-        ),
-    ] = None,
+    now: NowOption = None,
 ) -> None:
     """Move ingest.as_of in params.yaml to what the source can deliver at the run's time.
 
@@ -255,16 +258,6 @@ def advance_cmd(
     typer.echo(result.describe())
     if not result.changed:
         raise typer.Exit(EXIT_NO)
-
-
-NowOption = Annotated[
-    str | None,
-    typer.Option(
-        envvar="BIKECAST_NOW",
-        help="The run's time, ISO-8601 with an offset (tests, or redoing a past run). "
-        "Default: the clock.",
-    ),
-]
 
 
 @app.command()
@@ -288,6 +281,9 @@ def monitor(
     report_path: Annotated[
         Path, typer.Option("--report", help="The Markdown report.")
     ] = paths.MONITOR_REPORT,
+    drift_report: Annotated[
+        Path, typer.Option(help="The drift page of the live hours (HTML), when tested.")
+    ] = paths.MONITOR_DRIFT_REPORT,
     github_output: GithubOutput = None,
 ) -> None:
     """Score the API's logged forecasts against the rentals that came true; decide whether
@@ -307,7 +303,7 @@ def monitor(
     io.write_json(result.summary, out)
     io.write_text(result.markdown, report_path)
     if result.drift_html is not None:
-        io.write_text(result.drift_html, paths.MONITOR_DRIFT_REPORT)
+        io.write_text(result.drift_html, drift_report)
     recommended = "true" if result.summary["retrain_recommended"] else "false"
     outputs.append_outputs({"retrain_recommended": recommended}, github_output)
     typer.echo(result.markdown)

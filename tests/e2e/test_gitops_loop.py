@@ -50,6 +50,29 @@ def test_fresh_clone_pulls_exactly_the_merged_model_and_serves_it(loop):
     assert f"serves model {merged_version}" in output
 
 
+def test_degraded_live_error_makes_monitor_dispatch_the_retrain(loop):
+    assert loop["traffic"]["statuses"] == [200] * 7
+    monitor = loop["monitor"]
+    assert monitor["outputs"]["monitor"] == {"retrain_recommended": "true"}
+    summary = monitor["summary"]
+    # the served model's week, every hour known to the replay by week 2's run
+    assert summary["errors"]["scored"] == loop["traffic"]["forecasts"] == 168
+    assert summary["errors"]["pending"] == 0 and summary["out_of_range"]["share"] == 0
+    assert summary["reasons"][0].startswith(f"live RMSLE of {loop['released']} is ")
+    assert "> monitor.max_rmsle_ratio 1.5" in summary["reasons"][0]
+    assert summary["drift"] is not None  # the live hours vs the training data, as the stage
+    assert monitor["dispatches"] == [
+        {
+            "path": "/repos/owner/bikecast/actions/workflows/retrain.yml/dispatches",
+            "body": {"ref": "main"},
+            "auth": "Bearer local-token",  # the job's own GITHUB_TOKEN
+            "version": "2022-11-28",
+        }
+    ]
+    assert monitor["step_summary"].startswith("## bikecast monitor: Retrain recommended")
+    assert {"monitor.json", "monitor.md", "monitor_drift.html"} <= set(monitor["artifacts"])
+
+
 def test_a_failed_gate_opens_the_pr_fails_the_run_and_leaves_main_alone(loop):
     failed = loop["failed_gate"]
     outputs = failed["outputs"]

@@ -3,59 +3,9 @@ GitHub does: 204 with no body, or an error JSON with `message` and `documentatio
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 from tests.conftest import ROOT, run
-
-
-class FakeGitHub:
-    """Records each workflow dispatch; answers `status` (204 by default)."""
-
-    def __init__(self, status: int = 204, message: str = "") -> None:
-        self.calls: list[dict] = []
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.calls.append(
-                    {"path": self.path, "body": body, "auth": self.headers["Authorization"],
-                     "version": self.headers["X-GitHub-Api-Version"]}
-                )  # fmt: skip
-                if status == 204:
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                payload = json.dumps(
-                    {"message": message, "status": str(status),
-                     "documentation_url": "https://docs.github.com/rest/actions/workflows"}
-                ).encode()  # fmt: skip
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def __enter__(self) -> FakeGitHub:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def env(self) -> dict[str, str]:
-        return {"GITHUB_API_URL": self.url, "GITHUB_REPOSITORY": "owner/bikecast",
-                "GITHUB_TOKEN": "ghs_test"}  # fmt: skip
+from tests.e2e.harness.github import FakeGitHub
 
 
 def test_dispatch_starts_the_workflow_on_main():

@@ -131,8 +131,10 @@ def run(
     reference_path: Path = paths.FEATURES,
     evaluate_path: Path = paths.EVALUATE_METRICS,
 ) -> MonitorResult:
+    """`until`: the last UTC day of requests (default today: the log is dated by the real
+    clock); `now`: the source's clock, what it has published (default the real clock)."""
     now_ts = pd.Timestamp(now or datetime.now(UTC))
-    start, end = window(until or now_ts.date(), params.monitor.window_days)
+    start, end = window(until or datetime.now(UTC).date(), params.monitor.window_days)
     dest = destination(log_url)
     logged = read_window(dest, start, end)
     station = params.grain.is_station

@@ -1,12 +1,15 @@
 """What GitHub does around the workflows, faked with git: a bare `origin`, and pull requests
 kept in <base>/prs.json (what peter-evans/create-pull-request opens and the merge button
-closes), so a test can read them back."""
+closes), so a test can read them back; and a stand-in for the REST API's workflow dispatch
+on 127.0.0.1 (`FakeGitHub`), answering as GitHub does."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import threading
 from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,3 +74,50 @@ def create_pull_request(job: Job, step: dict[str, Any]) -> dict[str, str]:
         "pull-request-operation": operation,
         "pull-request-branch": branch,
     }
+
+
+class FakeGitHub:
+    """Records each workflow dispatch; answers `status` (204 by default)."""
+
+    def __init__(self, status: int = 204, message: str = "") -> None:
+        self.calls: list[dict] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.calls.append(
+                    {"path": self.path, "body": body, "auth": self.headers["Authorization"],
+                     "version": self.headers["X-GitHub-Api-Version"]}
+                )  # fmt: skip
+                if status == 204:
+                    self.send_response(204)
+                    self.end_headers()
+                    return
+                payload = json.dumps(
+                    {"message": message, "status": str(status),
+                     "documentation_url": "https://docs.github.com/rest/actions/workflows"}
+                ).encode()  # fmt: skip
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+
+    def __enter__(self) -> FakeGitHub:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def env(self) -> dict[str, str]:
+        return {"GITHUB_API_URL": self.url, "GITHUB_REPOSITORY": "owner/bikecast",
+                "GITHUB_TOKEN": "ghs_test"}  # fmt: skip

@@ -13,8 +13,13 @@ scripts/e2e_loop.py runs it by hand.
 3. merge the retrain branch into main in origin; a fresh clone pulls the model named in
    dvc.lock from S3 with release.yml's own steps, `bikecast serve` serves it and
    release.yml's smoke step checks GET /model reports that version.
-4. week 2: a retrain whose challenger is made worse fails the gate: its PR is opened,
-   the run fails, nobody merges it, so main keeps week 1's window.
+   While it serves, clients send a week of forecasts with a broken weather feed (a winter
+   storm that is not there); the API logs them to S3 (s3://…/predictions).
+4. week 2: monitor.yml's job scores that log against the rentals the replay has revealed
+   by then, recommends retraining (live RMSLE far above the test RMSLE) and dispatches
+   retrain.yml through a stand-in for GitHub's API. That dispatched retrain's challenger
+   is made worse and fails the gate: its PR is opened, the run fails, nobody merges it, so
+   main keeps week 1's window.
 5. week 3 (with faults: killed mid-repro, S3 down during the push): the retrain moves on
    from main past the unmerged window, passes and is merged; week 4 has no new data and
    opens nothing.
@@ -41,7 +46,7 @@ from typing import Any
 import pandas as pd
 import yaml
 from tests.e2e.harness import ROOT
-from tests.e2e.harness.github import mark_merged, read_prs
+from tests.e2e.harness.github import FakeGitHub, mark_merged, read_prs
 from tests.e2e.harness.processes import (
     free_port,
     kill_group,
@@ -239,9 +244,14 @@ class Loop:
         job.run([step_named("release.yml", "image", n) for n in names])
         return cwd, job
 
+    @property
+    def prediction_log(self) -> str:
+        return f"s3://{BUCKET}/{PREFIX}/predictions"
+
     @contextlib.contextmanager
     def serving(self, repo: Path) -> Iterator[str]:
-        """`bikecast serve` on the clone's model, on 127.0.0.1; yields its base URL."""
+        """`bikecast serve` on the clone's model, on 127.0.0.1, logging its forecasts to S3
+        (written at its shutdown at the latest); yields its base URL."""
         port = free_port()
         proc = subprocess.Popen(
             [
@@ -255,7 +265,9 @@ class Loop:
                 "models/model.ubj",
             ],
             cwd=repo,
-            env=self.env(),
+            env=self.env(
+                BIKECAST_PREDICTION_LOG=self.prediction_log, AWS_ENDPOINT_URL_S3=self.s3.endpoint
+            ),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
@@ -270,6 +282,25 @@ class Loop:
         job = Job(repo, self.env(API_URL=url, MODEL_VERSION=version))
         job.run([step_named("release.yml", "deploy", "Smoke-test GET /model") | {"if": None}])
         return job
+
+    def monitor(self, name: str, week: int) -> dict[str, Any]:
+        """monitor.yml's job at that week's time, with GitHub's API on 127.0.0.1."""
+        with FakeGitHub() as github:
+            job = self.start_job(
+                name, week, **{"vars.BIKECAST_PREDICTION_LOG": self.prediction_log}
+            )
+            job.env.update(github.env(), AWS_ENDPOINT_URL_S3=self.s3.endpoint)
+            job.run(job_steps("monitor.yml", "monitor"))
+        return {
+            "outputs": job.outputs,
+            "ran": job.ran,
+            "dispatches": github.calls,
+            "summary": json.loads((job.workdir / "metrics" / "monitor.json").read_text()),
+            "step_summary": job.summary_path.read_text(),
+            "artifacts": sorted(
+                p.name for p in (self.base / "artifacts").rglob("*") if p.is_file()
+            ),
+        }
 
     def close(self) -> None:
         self.s3.stop()
@@ -435,10 +466,14 @@ def run_loop(
         }
         with loop.serving(clone) as url:
             seen["smoke"] = loop.smoke(clone, url, seen["released"]).log[-1]
+            seen["traffic"] = stormy_week(url, loop.main_as_of())
         mark(f"merged; a fresh clone pulled and served model {seen['released']}")
         if faults:
             seen["credentials"] = credential_faults(loop)
             mark("wrong credentials fail clearly")
+        seen["monitor"] = loop.monitor("monitor-1", week=2)
+        verdict = seen["monitor"]["outputs"]["monitor"]["retrain_recommended"]
+        mark(f"monitor on the live log: retrain_recommended={verdict}, retrain.yml dispatched")
         failed = retrain_failing_gate(loop, "retrain-failing", week=2)
         seen["failed_gate"] = failed
         seen["seconds"]["retrain-failing"] = failed["seconds"]
@@ -466,6 +501,28 @@ def run_loop(
     return seen
 
 
+STORM = {"temp_c": -5.0, "feels_like_c": -12.0, "humidity_pct": 95.0, "wind_kmh": 40.0}
+
+
+def stormy_week(url: str, as_of: str) -> dict[str, Any]:
+    """A client forecasts the week after the model's window, one request a day, with a
+    broken weather feed: a winter storm, every hour, that is not there (each value within
+    the training ranges, so only the live error can tell)."""
+    import httpx
+
+    first = pd.Timestamp(as_of) + pd.Timedelta(hours=1)
+    hours = pd.date_range(first, periods=7 * 24, freq="h")
+    statuses = []
+    for day in range(7):
+        records = [
+            {"timestamp": ts.isoformat(), "weather": "heavy_precip", **STORM}
+            for ts in hours[day * 24 : (day + 1) * 24]
+        ]
+        response = httpx.post(f"{url}/predict", json={"records": records}, timeout=30)
+        statuses.append(response.status_code)
+    return {"statuses": statuses, "forecasts": len(hours), "first": first.isoformat()}
+
+
 def last_error(output: str) -> str:
     """The first line that says what went wrong, for the summary."""
     lines = [line for line in output.splitlines() if "error" in line.lower()]
@@ -476,6 +533,8 @@ def summary(seen: dict[str, Any]) -> dict[str, Any]:
     """What a person running the loop wants to see: versions, timings, PRs, failure lines."""
     out = {k: seen[k] for k in ("v0", "released", "timings", "seconds")}
     out["prs"] = [{k: v for k, v in pr.items() if k != "body"} for pr in seen["prs"]]
+    monitored = seen.get("monitor", {}).get("summary", {})
+    out["monitor"] = {k: monitored.get(k) for k in ("retrain_recommended", "reasons")}
     faults = seen.get("faults", {})
     out["messages"] = {
         **{k: last_error(v["output"]) for k, v in seen.get("credentials", {}).items()},

@@ -67,6 +67,11 @@ class Job:
     skipped: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @property
+    def summary_path(self) -> Path:
+        """What the job's steps append to $GITHUB_STEP_SUMMARY (the run's summary page)."""
+        return self.workdir.parent / f"{self.workdir.name}.step-summary.md"
+
     def value(self, expr: str) -> str:
         """A `${{ }}` expression of the forms the workflows use: a || b, 'x', dotted names."""
         for term in (t.strip() for t in expr.split("||")):
@@ -100,7 +105,12 @@ class Job:
     def run_script(self, script: str, env: Mapping[str, str]) -> tuple[int, str, dict[str, str]]:
         out_file = self.workdir.parent / f".gh_output_{os.getpid()}"
         out_file.write_text("")
-        full_env = {**self.env, **env, "GITHUB_OUTPUT": str(out_file)}
+        full_env = {
+            **self.env,
+            **env,
+            "GITHUB_OUTPUT": str(out_file),
+            "GITHUB_STEP_SUMMARY": str(self.summary_path),
+        }
         proc = subprocess.run(
             ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", UV_SHIM + script],
             cwd=self.workdir,
@@ -162,9 +172,26 @@ def no_op(job: Job, step: dict[str, Any]) -> dict[str, str]:
     return {}
 
 
+def upload_artifact(job: Job, step: dict[str, Any]) -> dict[str, str]:
+    """Copy the listed files to <base>/artifacts/<name>/ (missing ones: a warning, as set)."""
+    import shutil
+
+    inputs = {k: job.render(v) for k, v in step.get("with", {}).items()}
+    dest = job.workdir.parent / "artifacts" / inputs["name"]
+    for rel in inputs["path"].split():
+        src = job.workdir / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+        elif inputs.get("if-no-files-found") != "warn":
+            raise FileNotFoundError(f"upload-artifact: {rel} not found")
+    return {"artifact-url": str(dest)}
+
+
 EMULATE = {
     "actions/checkout": no_op,  # the job's workdir is already a fresh clone
     "astral-sh/setup-uv": no_op,  # this venv
     "aws-actions/configure-aws-credentials": no_op,  # credentials are in the job env
     "peter-evans/create-pull-request": create_pull_request,
+    "actions/upload-artifact": upload_artifact,
 }
