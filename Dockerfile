@@ -35,8 +35,12 @@ RUN uv sync --locked --no-dev --no-editable
 # What the server never loads: the packages' own test suites, and ONNX Runtime's C-API library
 # (its Python binding carries the runtime itself; scripts/container_check.py checks that the
 # image still predicts what the pipeline does).
+# botocore's models of the ~400 AWS services but the two the prediction log calls: S3 (the
+# log) and STS (a pod's or workflow's web-identity role).
 RUN find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
-    && rm -f /opt/venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.*
+    && rm -f /opt/venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* \
+    && find /opt/venv/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
+       ! -name s3 ! -name sts -exec rm -rf {} +
 
 # --- runtime: the venv, the model and its metadata, a non-root user -------------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -56,6 +60,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     BIKECAST_MODEL_PATH=/app/models/model.onnx \
     BIKECAST_CARD_PATH=/app/models/model.json \
     BIKECAST_METRICS_PATH=/app/metrics/evaluate.json \
+    BIKECAST_PREDICTION_LOG=/tmp/bikecast/predictions \
     BIKECAST_GIT_SHA=${GIT_SHA}
 RUN groupadd --system --gid 10001 bikecast \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \

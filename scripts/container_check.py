@@ -15,7 +15,10 @@ mmdebstrap`): Docker Hub is out of reach here, so a base standing in for
 - `/ready` is 200 with the model version the image label names;
 - `/predict` equals the pipeline's prediction for the same record (the ONNX export in
   process, exactly; XGBoost's own file, within the export's tolerance);
-- SIGTERM (`podman stop`) ends it cleanly (exit 0) within the grace period.
+- SIGTERM (`podman stop`) ends it cleanly (exit 0) within the grace period;
+- its prediction log reaches S3 (moto on 127.0.0.1) through the image's boto3, with
+  botocore's service models pruned to S3 and STS: the forecast served is the line written
+  at shutdown.
 
 It prints the image size and what the Dockerfile adds to the base, and saves every figure
 to bench/out/container.json. Exit 1 names the first check that failed.
@@ -177,6 +180,47 @@ def expected_predictions(repo: Path) -> tuple[float, float]:
     return float(predict(onnx, frame)[0]), float(predict(booster, frame)[0])
 
 
+def log_bucket() -> dict:
+    """moto's S3 on 127.0.0.1 with an empty bucket, and the container's settings for it."""
+    import logging
+
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    keys = {"aws_access_key_id": "check", "aws_secret_access_key": "check"}
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **keys)
+    client.create_bucket(Bucket="bikecast-check")
+    env = {
+        "BIKECAST_PREDICTION_LOG": "s3://bikecast-check/predictions",
+        "AWS_ENDPOINT_URL_S3": endpoint,
+        "AWS_ACCESS_KEY_ID": "check",
+        "AWS_SECRET_ACCESS_KEY": "check",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    return {"server": server, "client": client, "env": env}
+
+
+def logged_predictions(s3: dict) -> list[float]:
+    from bikecast.prediction_log.records import decode
+
+    client = s3["client"]
+    listed = client.list_objects_v2(Bucket="bikecast-check", Prefix="predictions/")
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    lines = [
+        line
+        for key in keys
+        for line in decode(client.get_object(Bucket="bikecast-check", Key=key)["Body"].read())
+    ]
+    return [line["prediction"] for line in lines]
+
+
 def run_checks(repo: Path, keep: bool) -> dict:
     from bikecast.ml.card import ModelCard
     from bikecast.ml.runtime import ONNX_TOLERANCE
@@ -223,10 +267,12 @@ def run_checks(repo: Path, keep: bool) -> dict:
 
     if not port_free(PORT):
         raise CheckFailed(f"port {PORT} is taken on 127.0.0.1 (the image serves on it)")
+    s3 = log_bucket()
     podman(
         "run", "-d", "--name", name, "--network", "host", *ULIMITS,
         "--read-only", "--tmpfs", "/tmp:rw,size=16m", "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges", "-e", "BIKECAST_REQUIRE_MODEL=true", tag,
+        "--security-opt", "no-new-privileges", "-e", "BIKECAST_REQUIRE_MODEL=true",
+        *[f"--env={k}={v}" for k, v in s3["env"].items()], tag,
     )  # fmt: skip
     url = f"http://127.0.0.1:{PORT}"
     try:
@@ -265,7 +311,12 @@ def run_checks(repo: Path, keep: bool) -> dict:
             )
         if "Application shutdown complete" not in logs.stdout + logs.stderr:
             raise CheckFailed("SIGTERM: uvicorn did not log a clean shutdown")
+        logged = logged_predictions(s3)
+        if logged != [round(served, 3)]:  # the log keeps forecasts to 3 decimals
+            raise CheckFailed(f"the prediction log in S3 holds {logged}, not [{served}]")
+        figures["prediction_log_s3"] = "the served forecast was written at shutdown"
     finally:
+        s3["server"].stop()
         podman("rm", "-f", name, check=False)
         if not keep:
             for suffix in ("", "-missing", "-corrupt"):
