@@ -22,7 +22,6 @@ from bikecast.prediction_log.destinations import LocalDestination
 from bikecast.prediction_log.reader import read_window
 from bikecast.prediction_log.records import Chunk
 from bikecast.prediction_log.writer import PredictionLog
-from bikecast.serve.routes import records_inputs
 from bikecast.serve.schemas import Record
 
 REQUESTED = datetime(2026, 12, 1, 9, 30, tzinfo=UTC).timestamp()
@@ -38,8 +37,7 @@ def log_forecasts(root, hours: pd.DatetimeIndex, predictions, version="v1", when
             Record.model_validate({"timestamp": ts.isoformat(), "weather": "clear", **WEATHER})
             for ts in stamps[i : i + 24]
         ]
-        inputs = records_inputs(records)
-        chunk = Chunk(when, version, records, inputs, np.asarray(predictions[i : i + 24]))
+        chunk = Chunk(when, version, records, np.asarray(predictions[i : i + 24]))
         writer.record(chunk)
     assert writer.flush()
 

@@ -22,12 +22,7 @@ from bikecast.serve.schemas import Record
 
 def chunk(n: int, when: float = 1_764_000_000.0, version: str = "v1") -> Chunk:
     records = [Record.model_validate(RECORD | {"temp_c": float(i % 40)}) for i in range(n)]
-    stamp = np.datetime64("2011-12-05T13:00:00", "us")
-    inputs = {
-        "timestamp": np.full(n, stamp),
-        "temp_c": np.array([r.temp_c for r in records]),
-    }
-    return Chunk(when, version, records, inputs, np.arange(n, dtype="float64"), {"temp_c": (0, 30)})
+    return Chunk(when, version, records, np.arange(n, dtype="float64"), {"temp_c": (0, 30)})
 
 
 def read_all(root: Path) -> list[dict]:

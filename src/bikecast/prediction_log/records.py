@@ -17,14 +17,16 @@ import gzip
 import json
 import os
 import socket
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 FIELDS = (
     "request_id",
@@ -41,7 +43,6 @@ FIELDS = (
     "prediction",
     "outside_training_range",
 )
-WEATHER_INPUTS = ("temp_c", "feels_like_c", "humidity_pct", "wind_kmh")
 
 
 @dataclass(frozen=True)
@@ -51,20 +52,25 @@ class Chunk:
     request_time: float  # seconds since the epoch
     model_version: str
     records: Sequence[Any]  # the validated request records (serve.schemas.Record)
-    inputs: Mapping[str, np.ndarray]  # the feature function's inputs (UTC datetime64[us])
     predictions: np.ndarray
     input_ranges: Mapping[str, tuple[float, float]] | None = None
     # set when the request is queued, so a file written twice (a retry after a reply that
     # was lost) repeats identical lines, which the reader drops
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=lambda: os.urandom(16).hex())
 
     def __len__(self) -> int:
         return len(self.predictions)
 
 
 def partition(request_time: float, model_version: str) -> str:
-    day = datetime.fromtimestamp(request_time, UTC).strftime("%Y-%m-%d")
-    return f"date={day}/model_version={model_version}"
+    return _partition(int(request_time // 86_400), model_version)
+
+
+@lru_cache(maxsize=64)
+def _partition(day: int, model_version: str) -> str:
+    """Cached: every request of a day and model names the same partition."""
+    date = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+    return f"date={date}/model_version={model_version}"
 
 
 _sequence = count()
@@ -77,56 +83,45 @@ def file_key(part: str, now: float) -> str:
     return f"{part}/{stamp}-{host}-{os.getpid()}-{next(_sequence):06d}.jsonl.gz"
 
 
-def _outside(chunk: Chunk) -> list[list[str]]:
-    flags: list[list[str]] = [[] for _ in range(len(chunk))]
-    for name, (low, high) in (chunk.input_ranges or {}).items():
-        values = chunk.inputs.get(name)
-        if values is None:
-            continue
-        for i in np.flatnonzero((values < low) | (values > high)).tolist():
-            flags[i].append(name)
-    return flags
+def _outside(record: Any, ranges: Mapping[str, tuple[float, float]]) -> str:
+    names = [n for n, (low, high) in ranges.items() if not low <= getattr(record, n) <= high]
+    return json.dumps(names) if names else "[]"
 
 
-def lines(chunk: Chunk) -> list[str]:
-    """The chunk's JSON lines, one per forecast hour, in request order."""
+def render(chunk: Chunk) -> str:
+    """The chunk's JSON lines, one per forecast hour, in request order, each ending in a
+    newline. Written by hand from a template (~3 µs a line, a third of `json.dumps` of a
+    dict): the values are the validated record's finite floats, a weather label, hex ids
+    and ISO times, none of which needs escaping; the station id is escaped by json.dumps.
+    The API renders at request time, so the background thread only compresses and writes."""
     request_time = (
         datetime.fromtimestamp(chunk.request_time, UTC)
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
-    hours = np.datetime_as_string(chunk.inputs["timestamp"].astype("datetime64[s]"), unit="s")
-    predictions = np.round(chunk.predictions.astype("float64"), 3).tolist()
+    head = (
+        f'{{"request_id":"{chunk.request_id}","request_time":"{request_time}",'
+        f'"model_version":"{chunk.model_version}","forecast_hour":"'
+    )
+    ranges = chunk.input_ranges or {}
     out = []
-    for record, hour, prediction, outside in zip(
-        chunk.records, hours.tolist(), predictions, _outside(chunk), strict=True
-    ):
+    for record, prediction in zip(chunk.records, chunk.predictions.tolist(), strict=True):
+        moment = record.timestamp
+        station = "null" if record.station_id is None else json.dumps(record.station_id)
         out.append(
-            json.dumps(
-                {
-                    "request_id": chunk.request_id,
-                    "request_time": request_time,
-                    "model_version": chunk.model_version,
-                    "forecast_hour": hour + "Z",
-                    "timestamp": record.timestamp.isoformat(),
-                    "temp_c": record.temp_c,
-                    "feels_like_c": record.feels_like_c,
-                    "humidity_pct": record.humidity_pct,
-                    "wind_kmh": record.wind_kmh,
-                    "weather": record.weather,
-                    "station_id": record.station_id,
-                    "prediction": prediction,
-                    "outside_training_range": outside,
-                },
-                separators=(",", ":"),
-            )
+            f'{head}{moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}",'
+            f'"timestamp":"{moment.isoformat()}","temp_c":{record.temp_c!r},'
+            f'"feels_like_c":{record.feels_like_c!r},"humidity_pct":{record.humidity_pct!r},'
+            f'"wind_kmh":{record.wind_kmh!r},"weather":"{record.weather}",'
+            f'"station_id":{station},"prediction":{round(prediction, 3)!r},'
+            f'"outside_training_range":{_outside(record, ranges)}}}\n'
         )
-    return out
+    return "".join(out)
 
 
-def encode(text_lines: Sequence[str]) -> bytes:
-    """Gzipped JSON lines; level 6 is within a few per cent of 9 on these lines, and faster."""
-    return gzip.compress(("\n".join(text_lines) + "\n").encode(), compresslevel=6, mtime=0)
+def encode(texts: Sequence[str]) -> bytes:
+    """Rendered chunks → one gzipped file (zlib releases the GIL while it compresses)."""
+    return gzip.compress("".join(texts).encode(), compresslevel=6, mtime=0)
 
 
 def decode(data: bytes) -> list[dict[str, Any]]:

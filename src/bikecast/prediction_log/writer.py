@@ -1,5 +1,6 @@
-"""The API's side of the prediction log: `record` only appends to a buffer in memory; a
-background thread encodes and writes it, by size (`batch_records`) or time (`interval_s`).
+"""The API's side of the prediction log: `record` renders one request's lines and appends
+them to a buffer in memory; a background thread compresses and writes them, by size
+(`batch_records`) or time (`interval_s`).
 
 A request never waits for, or fails because of, the log. When the destination is down the
 batch goes back to the front of the buffer and the thread retries with a growing wait; a
@@ -14,12 +15,26 @@ import logging
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from bikecast.prediction_log.destinations import Destination, DestinationError
-from bikecast.prediction_log.records import Chunk, encode, file_key, lines, partition
+from bikecast.prediction_log.records import Chunk, encode, file_key, partition, render
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One request's rendered lines, waiting for their file."""
+
+    request_time: float
+    part: str
+    count: int
+    text: str
+
+    def __len__(self) -> int:
+        return self.count
 
 
 class LogMetrics:
@@ -70,7 +85,7 @@ class PredictionLog:
         self.retry_s = retry_s
         self.metrics = metrics
         self.written = self.dropped = self.buffered = 0
-        self._chunks: deque[Chunk] = deque()
+        self._chunks: deque[Pending] = deque()
         self._lock = threading.Lock()  # the buffer
         self._flushing = threading.Lock()  # one flush at a time (the thread, or close)
         self._wake = threading.Event()
@@ -80,9 +95,17 @@ class PredictionLog:
     # --- the request side -----------------------------------------------------------------
 
     def record(self, chunk: Chunk) -> None:
-        """Queue one request's forecasts: a deque append, never I/O."""
+        """Queue one request's forecasts: its lines rendered (µs a line) and appended, never
+        I/O. Rendering here, not in the thread, keeps the thread's share of the GIL to
+        joining and handing buffers to zlib, so it does not stall requests in bursts."""
+        pending = Pending(
+            chunk.request_time,
+            partition(chunk.request_time, chunk.model_version),
+            len(chunk),
+            render(chunk),
+        )
         with self._lock:
-            self._chunks.append(chunk)
+            self._chunks.append(pending)
             self.buffered += len(chunk)
             self._trim()
             full = self.buffered >= self.batch_records
@@ -139,16 +162,16 @@ class PredictionLog:
             self._chunks.clear()
         if not taken:
             return True
-        parts: dict[str, list[Chunk]] = {}
-        for chunk in taken:
-            parts.setdefault(partition(chunk.request_time, chunk.model_version), []).append(chunk)
-        failed: list[Chunk] = []
+        parts: dict[str, list[Pending]] = {}
+        for pending in taken:
+            parts.setdefault(pending.part, []).append(pending)
+        failed: list[Pending] = []
         for part, chunks in parts.items():
             if failed:  # the destination is down: do not try each partition in turn
                 failed += chunks
                 continue
             try:
-                data = encode([line for chunk in chunks for line in lines(chunk)])
+                data = encode([pending.text for pending in chunks])
                 self.destination.put(file_key(part, time.time()), data)
             except DestinationError as exc:
                 log.warning("prediction log: %s; will retry", exc)

@@ -204,9 +204,7 @@ async def forecast(
         state.forecasts.observe(model, inputs, predictions)
         if (prediction_log := getattr(state, "prediction_log", None)) is not None:
             prediction_log.record(
-                Chunk(
-                    received, model.version, records, inputs, predictions, model.card.input_ranges
-                )
+                Chunk(received, model.version, records, predictions, model.card.input_ranges)
             )
         return predictions
 
