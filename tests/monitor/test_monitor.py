@@ -51,10 +51,21 @@ def seed_hours(start: str, hours: int) -> pd.DataFrame:
     ]
 
 
-def replay_params(tmp_path):
-    params = load_params()
-    return params.model_copy(
-        update={"ingest": params.ingest.model_copy(update={"path": str(SEED)})}
+def monitor_offline(tmp_path, params=None, evaluate=None, now=None):
+    """`monitor` on tmp_path/log: with the seed replayed unless `params` say otherwise, no
+    drift reference, and `evaluate` (the test metrics) when given."""
+    if params is None:
+        params = load_params()
+        params = params.model_copy(
+            update={"ingest": params.ingest.model_copy(update={"path": str(SEED)})}
+        )
+    return run(
+        params,
+        str(tmp_path / "log"),
+        until=date(2026, 12, 1),
+        now=now or datetime(2026, 12, 1, 12, tzinfo=UTC),
+        reference_path=tmp_path / "absent.parquet",
+        evaluate_path=evaluate or tmp_path / "absent.json",
     )
 
 
@@ -64,14 +75,7 @@ def test_logged_forecasts_are_scored_against_the_seeds_rentals(tmp_path):
     log_forecasts(tmp_path / "log", pd.DatetimeIndex(truth["timestamp"]), predictions)
     evaluate = tmp_path / "evaluate.json"
     evaluate.write_text(json.dumps({"model_version": "v1", "model": {"rmsle": 0.1}}))
-    result = run(
-        replay_params(tmp_path),
-        str(tmp_path / "log"),
-        until=date(2026, 12, 1),
-        now=datetime(2026, 12, 1, 12, tzinfo=UTC),
-        reference_path=tmp_path / "absent.parquet",
-        evaluate_path=evaluate,
-    )
+    result = monitor_offline(tmp_path, evaluate=evaluate)
     summary = result.summary
     errors = summary["errors"]
     assert (errors["forecasts"], errors["scored"], errors["pending"]) == (96, 96, 0)
@@ -92,14 +96,7 @@ def test_hours_the_source_does_not_have_yet_are_pending_not_errors(tmp_path):
     truth = seed_hours("2012-01-01T00:00", 12)  # the seed ends at 2012-01-01T04:00Z
     hours = pd.date_range("2012-01-01T00:00", periods=12, freq="h", tz="UTC")
     log_forecasts(tmp_path / "log", hours, np.full(12, 50.0))
-    summary = run(
-        replay_params(tmp_path),
-        str(tmp_path / "log"),
-        until=date(2026, 12, 1),
-        now=datetime(2026, 12, 1, 12, tzinfo=UTC),
-        reference_path=tmp_path / "absent.parquet",
-        evaluate_path=tmp_path / "absent.json",
-    ).summary
+    summary = monitor_offline(tmp_path).summary
     assert len(truth) == 5
     assert (summary["errors"]["scored"], summary["errors"]["pending"]) == (5, 7)
     assert summary["retrain_recommended"] is False
@@ -131,14 +128,7 @@ def test_the_live_source_publishes_the_truth_and_monitor_scores_against_it(tmp_p
             update={"source": "capital_bikeshare", "as_of": "2024-03-31T23:00:00-04:00",
                     "capital_bikeshare": live}
         )  # fmt: skip
-        summary = run(
-            params.model_copy(update={"ingest": ingest}),
-            str(tmp_path / "log"),
-            until=date(2026, 12, 1),
-            now=datetime(2026, 12, 1, tzinfo=UTC),
-            reference_path=tmp_path / "absent.parquet",
-            evaluate_path=tmp_path / "absent.json",
-        ).summary
+        summary = monitor_offline(tmp_path, params.model_copy(update={"ingest": ingest})).summary
         assert services.requests.count(f"/trips/{april}") == 1
         assert all("202403" not in r for r in services.requests)  # only the window's months
     errors = summary["errors"]
@@ -201,3 +191,13 @@ def test_each_signal_decides_with_its_reason(summary, recommended, says):
     got, reasons, notes = decide(summary, MonitorParams())
     assert got is recommended
     assert any(says in line for line in reasons + notes), reasons + notes
+
+
+def test_an_empty_window_is_reported_not_an_error(tmp_path):
+    (tmp_path / "log").mkdir()
+    result = monitor_offline(tmp_path)
+    summary = result.summary
+    assert summary["retrain_recommended"] is False and summary["errors"]["forecasts"] == 0
+    assert summary["notes"][0].startswith("no forecasts logged in")
+    assert "0 distinct scored hours" in summary["drift_skipped"]
+    assert "No retrain needed" in result.markdown

@@ -62,21 +62,15 @@ def actuals(params: Params, hours: pd.Series, now: pd.Timestamp) -> tuple[pd.Dat
 def live_hours(joined: pd.DataFrame) -> pd.DataFrame:
     """One row per scored forecast hour (its last logged inputs and the actual rentals),
     with the model's features from the one feature function: the drift stage's `current`."""
-    from bikecast.ml.features import build_features
+    from bikecast.ml.features import INPUT_COLUMNS, build_features
 
     scored = joined.dropna(subset=["actual"]).sort_values("request_time")
     hours = scored.drop_duplicates("forecast_hour", keep="last").sort_values("forecast_hour")
-    inputs = pd.DataFrame(
-        {
-            "timestamp": hours["forecast_hour"].to_numpy(),
-            **{c: hours[c].to_numpy() for c in ("temp_c", "feels_like_c", "humidity_pct")},
-            "wind_kmh": hours["wind_kmh"].to_numpy(),
-            "weather": hours["weather"].to_numpy(),
-        }
+    inputs = hours[["forecast_hour", *INPUT_COLUMNS[1:]]].rename(
+        columns={"forecast_hour": "timestamp"}
     )
-    features = build_features(inputs)
-    return pd.concat([inputs[["timestamp"]], features.reset_index(drop=True)], axis=1).assign(
-        rentals=hours["actual"].to_numpy()
+    return pd.concat([inputs[["timestamp"]], build_features(inputs)], axis=1).assign(
+        rentals=hours["actual"]
     )
 
 
@@ -87,16 +81,11 @@ def live_drift(
     data, with the drift stage's reference choice, methods and thresholds."""
     if params.grain.is_station:
         return None, None, "station grain: the live log holds the stations asked for, not the city"
+    hours = joined.dropna(subset=["actual"])["forecast_hour"].nunique()
+    if hours < params.monitor.min_drift_hours:
+        needed = params.monitor.min_drift_hours
+        return None, None, f"{hours} distinct scored hours (monitor.min_drift_hours {needed})"
     current = live_hours(joined)
-    if len(current) < params.monitor.min_drift_hours:
-        return (
-            None,
-            None,
-            (
-                f"{len(current)} distinct scored hours (monitor.min_drift_hours "
-                f"{params.monitor.min_drift_hours})"
-            ),
-        )
     try:
         reference = pd.read_parquet(reference_path)
     except (OSError, ValueError) as exc:
@@ -153,28 +142,20 @@ def run(
     }
     frame = logged.frame
     if frame.empty:
-        summary |= {
-            "actuals_through": None,
-            "errors": {"forecasts": 0, "scored": 0, "pending": 0, "overall": None,
-                       "by_model_version": {}, "by_day": {}},
-            "out_of_range": {"forecasts": 0, "share": 0.0, "by_input": {}},
-            "drift": None,
-            "drift_skipped": "no forecasts logged in the window",
-        }  # fmt: skip
         summary["notes"].append(f"no forecasts logged in {dest.url} for {start}..{end}")
-        drift_html = None
+        joined, through = frame.assign(actual=pd.Series(dtype="float64")), None
     else:
         truth, through = actuals(params, frame["forecast_hour"], now_ts)
         joined = join_actuals(frame, truth, station)
-        drift, drift_html, skipped = live_drift(joined, reference_path, params)
-        summary |= {
-            "actuals_through": through,
-            "errors": score(joined, station),
-            "out_of_range": out_of_range(joined),
-            "drift": drift,
-        }
-        if drift is None:
-            summary["drift_skipped"] = skipped
+    drift, drift_html, skipped = live_drift(joined, reference_path, params)
+    summary |= {
+        "actuals_through": through,
+        "errors": score(joined, station),
+        "out_of_range": out_of_range(joined),
+        "drift": drift,
+    }
+    if drift is None:
+        summary["drift_skipped"] = skipped
     recommended, reasons, notes = decide(summary, params.monitor)
     summary["retrain_recommended"], summary["reasons"] = recommended, reasons
     summary["notes"] += notes

@@ -36,7 +36,6 @@ def _instrument(app: FastAPI) -> Any:
     from bikecast.serve.metrics import ForecastMetrics
 
     registry = CollectorRegistry()  # per app: tests build many apps in one process
-    app.state.registry = registry
     Instrumentator(
         should_group_status_codes=False,
         excluded_handlers=["/metrics"],
@@ -88,7 +87,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.model_ready.set(1 if served.ready else 0)
         if served.ready:
             app.state.model_info.labels(served.version, settings.git_sha).set(1)
-        app.state.prediction_log = prediction_log(settings, app.state.registry)
+        app.state.prediction_log = prediction_log(settings, registry)
         try:
             yield
         finally:
@@ -108,7 +107,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    _instrument(app)
+    registry = _instrument(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     add_error_handlers(app)
     app.include_router(api_router(settings.max_batch))
