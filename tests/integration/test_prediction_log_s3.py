@@ -176,3 +176,62 @@ def test_served_forecasts_reach_s3_through_an_outage_and_monitor_scores_them(
     assert summary["drift"] is not None and (tmp_path / "drift.html").exists()
     assert "retrain_recommended=" in (tmp_path / "gh").read_text()
     assert monitor.stdout.startswith("## bikecast monitor:")
+
+
+def test_monitor_scores_the_s3_log_against_the_live_sources_trip_history(pipeline_repo, tmp_path):
+    """The same chain for the live source: a month of 2024 forecasts served and logged to S3,
+    then `bikecast monitor` with `ingest.source: capital_bikeshare` fetching that month's
+    trip history (the real zip layout, from cbfake on 127.0.0.1)."""
+    import yaml
+    from tests.fixtures.capital_bikeshare import cbfake
+
+    april = pd.date_range("2024-04-01", "2024-04-30 23:00", freq="h", tz="America/New_York")
+    oracle = cbfake.expected_local_counts("202404-capitalbikeshare-tripdata.zip")
+    actual = np.array(
+        [sum(oracle.get((ts.to_pydatetime().replace(tzinfo=None), k), 0)
+             for k in ("casual", "registered")) for ts in april]
+    )  # fmt: skip
+    weather = {"temp_c": 15.0, "feels_like_c": 15.0, "humidity_pct": 60.0, "wind_kmh": 10.0}
+    records = [{"timestamp": ts.isoformat(), "weather": "clear", **weather} for ts in april]
+    s3 = S3Server()
+    s3.start()
+    try:
+        s3.client().create_bucket(Bucket=BUCKET)
+        env = {**AWS, "AWS_ENDPOINT_URL_S3": s3.endpoint,
+               "BIKECAST_PREDICTION_LOG": f"s3://{BUCKET}/{PREFIX}"}  # fmt: skip
+        proc, url = start_server(pipeline_repo, "--no-access-log", env=env)
+        try:
+            wait_ready(proc, url)
+            bodies = [records[i : i + 24] for i in range(0, len(records), 24)]
+            with httpx.Client() as client, ThreadPoolExecutor(8) as pool:
+                responses = list(
+                    pool.map(lambda b: client.post(f"{url}/predict", json={"records": b}), bodies)
+                )
+        finally:
+            stop_server(proc)
+        served = np.array([p for r in responses for p in r.json()["predictions"]])
+        params = yaml.safe_load((pipeline_repo / "params.yaml").read_text())
+        with cbfake.FakeServices(files=cbfake.committed_zips()) as services:
+            params["ingest"].update(source="capital_bikeshare", as_of="2024-03-31T23:00:00-04:00")
+            params["ingest"]["capital_bikeshare"].update(
+                trips_url=services.trips_url, weather_url=services.weather_url,
+                cache_dir=str(tmp_path / "cache"), start="2024-03", backoff_s=0,
+            )  # fmt: skip
+            params["monitor"]["min_drift_hours"] = 10_000  # drift is the other test's
+            (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+            out = tmp_path / "monitor.json"
+            run(
+                ["bikecast", "monitor", "--params", str(tmp_path / "params.yaml"),
+                 "--out", str(out), "--report", str(tmp_path / "monitor.md"),
+                 "--now", "2026-12-01T00:00:00Z"],
+                pipeline_repo,
+                env=env,
+            )  # fmt: skip
+    finally:
+        s3.stop()
+    errors = json.loads(out.read_text())["errors"]
+    assert [r.status_code for r in responses] == [200] * len(bodies)
+    assert (errors["scored"], errors["pending"]) == (len(april), 0)
+    assert errors["overall"]["mae"] == pytest.approx(np.mean(np.abs(served - actual)), abs=1e-2)
+    assert errors["overall"]["bias"] == pytest.approx(np.mean(served - actual), abs=1e-2)
+    assert sorted(errors["by_day"])[0] == "2024-04-01" and len(errors["by_day"]) == 30
