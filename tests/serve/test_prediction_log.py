@@ -121,6 +121,22 @@ def test_a_full_buffer_drops_the_oldest_and_counts_them(tmp_path):
     assert value("bikecast_prediction_log_records_total", {"outcome": "written"}) == 8
 
 
+def test_a_request_the_log_cannot_render_is_dropped_and_counted_not_raised(tmp_path, caplog):
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    writer = PredictionLog(LocalDestination(tmp_path), metrics=LogMetrics(registry))
+    broken = Chunk(0.0, "v1", [object(), object()], np.zeros(2))  # records without fields
+    with caplog.at_level(logging.ERROR):
+        writer.record(broken)
+    assert (writer.buffered, writer.dropped) == (0, 2)
+    assert (
+        registry.get_sample_value("bikecast_prediction_log_records_total", {"outcome": "dropped"})
+        == 2
+    )
+    assert "cannot render a request" in caplog.text
+
+
 def test_shutdown_with_the_destination_down_says_what_is_lost(tmp_path, caplog):
     blocker = tmp_path / "down"
     blocker.write_text("")

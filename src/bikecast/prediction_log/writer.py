@@ -98,12 +98,20 @@ class PredictionLog:
         """Queue one request's forecasts: its lines rendered (µs a line) and appended, never
         I/O. Rendering here, not in the thread, keeps the thread's share of the GIL to
         joining and handing buffers to zlib, so it does not stall requests in bursts."""
-        pending = Pending(
-            chunk.request_time,
-            partition(chunk.request_time, chunk.model_version),
-            len(chunk),
-            render(chunk),
-        )
+        try:
+            pending = Pending(
+                chunk.request_time,
+                partition(chunk.request_time, chunk.model_version),
+                len(chunk),
+                render(chunk),
+            )
+        except Exception:  # a bug here must cost the log a request, never the client one
+            log.exception("prediction log: cannot render a request; its forecasts are dropped")
+            with self._lock:
+                self.dropped += len(chunk)
+            if self.metrics:
+                self.metrics.records.labels("dropped").inc(len(chunk))
+            return
         with self._lock:
             self._chunks.append(pending)
             self.buffered += len(chunk)
