@@ -193,12 +193,13 @@ def test_monitor_scores_the_s3_log_against_the_live_sources_trip_history(pipelin
     )  # fmt: skip
     weather = {"temp_c": 15.0, "feels_like_c": 15.0, "humidity_pct": 60.0, "wind_kmh": 10.0}
     records = [{"timestamp": ts.isoformat(), "weather": "clear", **weather} for ts in april]
+    bucket = "bikecast-logs-live"  # moto keeps the other test's bucket in this process
     s3 = S3Server()
     s3.start()
     try:
-        s3.client().create_bucket(Bucket=BUCKET)
+        s3.client().create_bucket(Bucket=bucket)
         env = {**AWS, "AWS_ENDPOINT_URL_S3": s3.endpoint,
-               "BIKECAST_PREDICTION_LOG": f"s3://{BUCKET}/{PREFIX}"}  # fmt: skip
+               "BIKECAST_PREDICTION_LOG": f"s3://{bucket}/{PREFIX}"}  # fmt: skip
         proc, url = start_server(pipeline_repo, "--no-access-log", env=env)
         try:
             wait_ready(proc, url)
