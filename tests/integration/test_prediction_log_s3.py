@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,7 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 from tests.conftest import run
-from tests.integration.test_serve_live import raw_records, start_server, stop_server
+from tests.e2e.harness.s3 import S3
+from tests.integration.test_serve_live import (
+    raw_records,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 from bikecast.prediction_log.records import decode
 
@@ -31,57 +36,20 @@ AWS = {
 REQUESTS_PER_PHASE = 1000
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class S3Server:
-    """moto's S3 in this process; stop() closes the port, start() opens it again with the
-    same buckets (moto keeps its state in the process, as a real service keeps its disks)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.server = None
-
-    def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self.server.start()
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def client(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS["AWS_DEFAULT_REGION"],
-        )
+def s3_client(s3: S3):
+    return boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint,
+        aws_access_key_id=AWS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=AWS["AWS_SECRET_ACCESS_KEY"],
+        region_name=AWS["AWS_DEFAULT_REGION"],
+    )
 
 
 def metric(url: str, name: str) -> float:
     text = httpx.get(f"{url}/metrics", timeout=10).text
     values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
     return sum(values)
-
-
-def wait_ready(proc, url: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, stop_server(proc)
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"not ready in 120 s:\n{stop_server(proc)}")
 
 
 def load(url: str, records: list[dict], n: int, seed: int) -> list[tuple[int, list, list]]:
@@ -101,9 +69,9 @@ def load(url: str, records: list[dict], n: int, seed: int) -> list[tuple[int, li
 def test_served_forecasts_reach_s3_through_an_outage_and_monitor_scores_them(
     pipeline_repo, tmp_path
 ):
-    s3 = S3Server()
+    s3 = S3()  # stop() then start() reopens its port with the same buckets
     s3.start()
-    s3.client().create_bucket(Bucket=BUCKET)
+    s3_client(s3).create_bucket(Bucket=BUCKET)
     env = {
         **AWS,
         "AWS_ENDPOINT_URL_S3": s3.endpoint,
@@ -128,7 +96,7 @@ def test_served_forecasts_reach_s3_through_an_outage_and_monitor_scores_them(
     finally:
         output = stop_server(proc)  # SIGINT: uvicorn's shutdown writes what is buffered
     try:
-        client = s3.client()
+        client = s3_client(s3)
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
         keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
         lines = [
@@ -194,10 +162,10 @@ def test_monitor_scores_the_s3_log_against_the_live_sources_trip_history(pipelin
     weather = {"temp_c": 15.0, "feels_like_c": 15.0, "humidity_pct": 60.0, "wind_kmh": 10.0}
     records = [{"timestamp": ts.isoformat(), "weather": "clear", **weather} for ts in april]
     bucket = "bikecast-logs-live"  # moto keeps the other test's bucket in this process
-    s3 = S3Server()
+    s3 = S3()  # stop() then start() reopens its port with the same buckets
     s3.start()
     try:
-        s3.client().create_bucket(Bucket=bucket)
+        s3_client(s3).create_bucket(Bucket=bucket)
         env = {**AWS, "AWS_ENDPOINT_URL_S3": s3.endpoint,
                "BIKECAST_PREDICTION_LOG": f"s3://{bucket}/{PREFIX}"}  # fmt: skip
         proc, url = start_server(pipeline_repo, "--no-access-log", env=env)

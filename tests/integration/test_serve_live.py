@@ -56,22 +56,27 @@ def stop_server(proc: subprocess.Popen) -> str:
     return proc.communicate()[0]
 
 
+def wait_ready(proc: subprocess.Popen, url: str) -> None:
+    """Until /ready is 200; fail with the server's output if it exits or takes too long."""
+    deadline = time.monotonic() + 120  # imports + model check; slow on a busy 2-core box
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"bikecast serve exited {proc.returncode}:\n{stop_server(proc)}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"bikecast serve not ready in 120 s:\n{stop_server(proc)}")
+        time.sleep(0.25)
+
+
 @pytest.fixture(scope="module")
 def live_server(pipeline_repo) -> Iterator[str]:
     proc, url = start_server(pipeline_repo, "--no-access-log")
-    deadline = time.monotonic() + 120  # imports + model check; slow on a busy 2-core box
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"bikecast serve exited {proc.returncode}:\n{stop_server(proc)}")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"bikecast serve not ready in 120 s:\n{stop_server(proc)}")
-            time.sleep(0.25)
+        wait_ready(proc, url)
         yield url
     finally:
         stop_server(proc)
