@@ -196,3 +196,19 @@ def test_a_directory_others_can_open_is_refused(tmp_path):
     shared.chmod(0o777)
     with pytest.raises(place.Unavailable, match="only this user can open"):
         place.directory({place.DIR: str(shared)})
+
+
+@pytest.mark.slow
+def test_one_server_chain_serves_a_whole_repro_even_when_idle_time_is_short(tmp_path, warm):
+    """Each level takes over only between stages, so none idles out while an older one works
+    (a level that did would leave the next stage to start a server from nothing)."""
+    repo = copy_repo(tmp_path / "repo")
+    env = {**warm, place.IDLE: "2"}
+    run(["dvc", "repro"], repo, env=env)
+    text = server_log(warm)
+    assert len(re.findall(r"level 1 ready", text)) == 1
+    ready = dict(re.findall(r"level (\d) ready in [\d.]+ s \(pid (\d+)", text))
+    served_by = {stage: pid for pid, stage in re.findall(r" (\d+) worker \d+: (\w+) in", text)}
+    assert set(served_by) == STAGES
+    assert served_by["drift"] == ready["3"]  # Evidently was imported before drift asked for it
+    assert run(["dvc", "status"], repo).stdout.strip() == "Data and pipelines are up to date."

@@ -87,7 +87,7 @@ def connect_or_start(where: place.Place) -> socket.socket:
 def start(where: place.Place) -> None:
     """Start the server and return once it listens (its first process exits then)."""
     idle_s = place.idle_seconds(dict(os.environ))
-    with open(where.log, "w") as log:
+    with open(where.log, "a") as log:
         cmd = [sys.executable, "-P", "-m", "bikecast.warm.server", str(where.socket), str(idle_s)]
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

@@ -4,7 +4,8 @@
 
 Imports come in levels, cheapest first (LEVELS). The server answers as soon as the first level
 is in; meanwhile a fork of it imports the next level and, when done, takes the socket over
-(the older level finishes its running stages, then exits). So the first stage of a cold
+as soon as no stage is running (new ones wait in the socket's queue meanwhile), and the older
+level exits. So the first stage of a cold
 `dvc repro` waits only for pandas, and Evidently's import runs on the other core while the
 early stages work.
 
@@ -138,6 +139,7 @@ class Level:
     jobs: dict[int, socket.socket] = field(default_factory=dict)
     started: dict[int, float] = field(default_factory=dict)
     successor: tuple[int, socket.socket] | None = None
+    successor_ready: bool = False
     stopping: bool = False
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     wake: tuple[int, int] = (-1, -1)
@@ -176,10 +178,12 @@ class Level:
                 elif key.data == "wake":
                     self.reap()
                 elif key.data == "successor":
-                    self.hand_over()
+                    self.successor_says()
                 else:  # a client's socket: readable only when it went away
                     self.client_gone(key.data)
-            if self.jobs:
+            if self.successor_ready and not self.jobs:
+                self.hand_over()
+            if events or self.jobs:  # a stage came or ended: idle time counts from now
                 idle_since = time.monotonic()
         self.end()
 
@@ -231,17 +235,19 @@ class Level:
             if self.successor is not None and pid == self.successor[0]:
                 log.warning("level %d failed to import (%s); staying", len(LEVELS) - len(self.rest),
                             status)  # fmt: skip
-                self.selector.unregister(self.successor[1])
+                self.forget(self.successor[1])
                 self.successor[1].close()
                 self.successor = None
+                if self.successor_ready and self.listener is not None:
+                    self.selector.register(self.listener, selectors.EVENT_READ, "accept")
+                self.successor_ready = False
             elif pid in self.jobs:
                 self.finish(pid, status)
 
     def finish(self, pid: int, status: int) -> None:
         conn = self.jobs.pop(pid)
         seconds = time.monotonic() - self.started.pop(pid)
-        if conn in (key.fileobj for key in self.selector.get_map().values()):
-            self.selector.unregister(conn)
+        self.forget(conn)
         if os.WIFSIGNALED(status):
             outcome = f"signal {os.WTERMSIG(status)}"
         else:
@@ -290,19 +296,26 @@ class Level:
         self.successor = (pid, ours)
         self.selector.register(ours, selectors.EVENT_READ, "successor")
 
-    def hand_over(self) -> None:
-        """The next level has imported more: it takes the socket; this one finishes its jobs."""
+    def successor_says(self) -> None:
+        """The next level has imported more. New stages wait in the socket's queue until the
+        running ones end, then it takes over (so a level never idles while an older one works)."""
         assert self.successor is not None
-        _, conn = self.successor
-        ready = conn.recv(5)
-        self.selector.unregister(conn)
-        if ready == b"ready" and self.listener is not None:
+        self.selector.unregister(self.successor[1])
+        if self.successor[1].recv(5) == b"ready" and self.listener is not None:
             self.selector.unregister(self.listener)
-            self.listener.close()
-            self.listener = None
-            conn.sendall(b"go")
+            self.successor_ready = True
+        else:  # it died importing: reap() says so
+            self.successor[1].close()
+            self.successor = None
+
+    def hand_over(self) -> None:
+        assert self.successor is not None and self.listener is not None
+        _, conn = self.successor
+        self.listener.close()
+        self.listener = None
+        conn.sendall(b"go")
         conn.close()
-        self.successor = None
+        self.successor, self.successor_ready = None, False
 
     def stop(self) -> None:
         """Idle or told to: stop taking stages; the socket goes if it is still ours."""
@@ -312,11 +325,15 @@ class Level:
                     os.unlink(self.socket_path)
             except OSError:
                 pass
-            self.selector.unregister(self.listener)
+            self.forget(self.listener)
             self.listener.close()
             self.listener = None
         if self.successor is not None:
             os.kill(self.successor[0], signal.SIGKILL)
+
+    def forget(self, fileobj: socket.socket) -> None:
+        with contextlib.suppress(KeyError):
+            self.selector.unregister(fileobj)
 
     def end(self) -> None:
         if self.successor is not None:
