@@ -4,7 +4,6 @@ test session in a temporary copy of this repository; integration tests share it 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
@@ -25,38 +24,6 @@ REPO_DIRS = ("src", "data/seed", ".dvc")
 os.environ.setdefault(
     "BIKECAST_PREDICTION_LOG", tempfile.mkdtemp(prefix="bikecast-test-predictions-")
 )
-# Stages run by tests go through one warm server per code version (src/bikecast/warm), kept
-# in a directory of the suite's own; the session's end stops what is left of them.
-WARM_DIR = Path(tempfile.gettempdir()) / f"bikecast-warm-tests-{os.getuid()}"
-os.environ.setdefault("BIKECAST_WARM_DIR", str(WARM_DIR))
-os.environ.setdefault("BIKECAST_WARM_IDLE_S", "120")
-
-
-def warm_servers(directory: Path) -> list:
-    """The warm server processes (every level) whose socket lives in `directory`."""
-    import psutil
-
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmdline = proc.info["cmdline"] or []
-        if "bikecast.warm.server" in cmdline and any(str(directory) in a for a in cmdline):
-            found.append(proc)
-    return found
-
-
-def stop_warm_servers(directory: Path) -> None:
-    import psutil
-
-    procs = warm_servers(directory)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(procs, timeout=10)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):  # the controlling process, after every worker
-        stop_warm_servers(Path(os.environ["BIKECAST_WARM_DIR"]))
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
