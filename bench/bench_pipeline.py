@@ -1,7 +1,12 @@
-"""Pipeline speed: cold `dvc repro` per stage vs the same stage functions in one process,
-no-op `dvc repro` vs `dvc status`, and features + train scaling up to 1M rows.
+"""Pipeline speed: cold `dvc repro` (every stage its own process, as DVC runs it) with the
+venv's bytecode vs without it, vs the same stage functions in one process; no-op `dvc repro`
+vs `dvc status`; features + train scaling up to 1M rows.
 
-    uv run python bench/bench_pipeline.py            # all three, ~3-5 min on 2 cores
+Without bytecode means what a venv installed without it costs where Python cannot write it
+(PYTHONDONTWRITEBYTECODE=1, as on these machines): every import compiles its modules again.
+The bench points PYTHONPYCACHEPREFIX at an empty directory for that.
+
+    uv run python bench/bench_pipeline.py            # all three, ~3-4 min on 2 cores
     uv run python bench/bench_pipeline.py --skip-scaling
 
 Prints a table and writes bench/out/pipeline.json. Run on an otherwise idle machine.
@@ -22,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BIN = Path(sys.executable).parent
-STAGES = ("ingest", "validate", "features", "split", "train", "evaluate")
+STAGES = ("ingest", "validate", "features", "split", "train", "evaluate", "drift")
 
 
-def sh(cmd: list[str], cwd: Path) -> float:
-    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+def sh(cmd: list[str], cwd: Path, env: dict | None = None) -> float:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", **(env or {})}
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -38,38 +43,49 @@ def fresh_repo() -> Path:
     return copy_repo(Path(tempfile.mkdtemp(prefix="bench-pipeline-")) / "repo")
 
 
-def cold_repro() -> dict:
-    """Each stage as DVC runs it (a fresh `bikecast <stage>` process), then all in-process."""
-    repo = fresh_repo()
-    total = sh(["dvc", "repro", *STAGES], repo)  # the pipeline's own stages, cold
-    per_stage = {}
-    for stage in STAGES:
-        per_stage[stage] = sh(["bikecast", stage], repo)
+def no_bytecode() -> dict:
+    """Imports that find no bytecode and write none: every module is compiled again."""
+    return {"PYTHONPYCACHEPREFIX": tempfile.mkdtemp(prefix="no-pyc-"),
+            "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+
+
+def cold_repro(rounds: int = 2) -> dict:
+    """Cold `dvc repro` of every stage in a fresh repo, with the venv's bytecode and without,
+    side by side (the order flips every round); then each stage as its own process, and the
+    same stage functions in one process."""
+    runs: dict[str, list[float]] = {"bytecode": [], "no_bytecode": []}
+    for i in range(rounds):
+        for kind in ("bytecode", "no_bytecode")[:: 1 if i % 2 == 0 else -1]:
+            repo = fresh_repo()
+            env = no_bytecode() if kind == "no_bytecode" else {}
+            runs[kind].append(round(sh(["dvc", "repro"], repo, env), 2))
+    per_stage = {stage: round(sh(["bikecast", stage], repo), 2) for stage in STAGES}
     code = (
-        "import time, json\n"
         "from bikecast.config import load_params\n"
-        "from bikecast.stages import ingest, validate, features, split, train, evaluate\n"
-        "t = time.perf_counter(); p = load_params()\n"
-        "ingest.run(p); validate.run(p); features.run(p); split.run(p); train.run(p)\n"
-        "evaluate.run(p)\n"
-        "print(json.dumps(time.perf_counter() - t))\n"
+        f"from bikecast.stages import {', '.join(STAGES)}\n"
+        "p = load_params()\n" + "".join(f"{stage}.run(p)\n" for stage in STAGES)
     )
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], cwd=repo, check=True, capture_output=True)
     in_process = time.perf_counter() - start  # includes one interpreter start and imports
+    repro = statistics.median(runs["bytecode"])
     return {
-        "dvc_repro_total_s": round(total, 2),
-        "stage_process_s": {k: round(v, 2) for k, v in per_stage.items()},
+        "dvc_repro_s": runs,
+        "ratio_no_bytecode_to_bytecode": round(statistics.median(runs["no_bytecode"]) / repro, 2),
+        "stage_process_s": per_stage,
         "stage_processes_total_s": round(sum(per_stage.values()), 2),
         "in_process_total_s": round(in_process, 2),
-        "ratio_dvc_repro_to_in_process": round(total / in_process, 2),
+        "ratio_dvc_repro_to_in_process": round(repro / in_process, 2),
         "repo": str(repo),
     }
 
 
-def noop(repo: Path, repeats: int = 5) -> dict:
-    status = [sh(["dvc", "status"], repo) for _ in range(repeats)]
-    repro = [sh(["dvc", "repro"], repo) for _ in range(repeats)]
+def noop(repo: Path, repeats: int = 7) -> dict:
+    """`dvc status` and a `dvc repro` with nothing to do, alternated."""
+    status, repro = [], []
+    for _ in range(repeats):
+        status.append(sh(["dvc", "status"], repo))
+        repro.append(sh(["dvc", "repro"], repo))
     return {
         "dvc_status_median_s": round(statistics.median(status), 3),
         "noop_repro_median_s": round(statistics.median(repro), 3),
