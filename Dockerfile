@@ -32,6 +32,12 @@ RUN uv sync --locked --no-dev --no-install-project --no-editable
 COPY README.md LICENSE ./
 COPY src ./src
 RUN uv sync --locked --no-dev --no-editable
+# Installed by the lock, never imported by serving (scripts/container_check.py fails on any such
+# distribution): typer's rich output (rich, pygments, markdown-it-py, mdurl; TYPER_USE_RICH=0
+# below makes typer use click's own), and what ONNX Runtime's tools and ONNX backend need,
+# not its InferenceSession (protobuf, flatbuffers, packaging).
+RUN uv pip uninstall --python /opt/venv/bin/python \
+    rich pygments markdown-it-py mdurl protobuf flatbuffers packaging
 # What the server never loads: the packages' own test suites, and ONNX Runtime's C-API library
 # (its Python binding carries the runtime itself; scripts/container_check.py checks that the
 # image still predicts what the pipeline does).
@@ -61,7 +67,8 @@ ENV PATH=/opt/venv/bin:${PATH} \
     BIKECAST_CARD_PATH=/app/models/model.json \
     BIKECAST_METRICS_PATH=/app/metrics/evaluate.json \
     BIKECAST_PREDICTION_LOG=/tmp/bikecast/predictions \
-    BIKECAST_GIT_SHA=${GIT_SHA}
+    BIKECAST_GIT_SHA=${GIT_SHA} \
+    TYPER_USE_RICH=0
 RUN groupadd --system --gid 10001 bikecast \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
        --shell /usr/sbin/nologin bikecast

@@ -18,7 +18,9 @@ mmdebstrap`): Docker Hub is out of reach here, so a base standing in for
 - SIGTERM (`podman stop`) ends it cleanly (exit 0) within the grace period;
 - its prediction log reaches S3 (moto on 127.0.0.1) through the image's boto3, with
   botocore's service models pruned to S3 and STS: the forecast served is the line written
-  at shutdown.
+  at shutdown;
+- the image installs only what serving imports: every distribution in it has a module the
+  running server imported (Python's import-time log), but the few OPTIONAL ones.
 
 It prints the image size and what the Dockerfile adds to the base, and saves every figure
 to bench/out/container.json. Exit 1 names the first check that failed.
@@ -61,6 +63,13 @@ ENV PIP_BREAK_SYSTEM_PACKAGES=1 \\
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \\
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 """
+
+
+# Installed for a case the check's run does not meet; each says which.
+OPTIONAL = {
+    "tzdata": "zoneinfo's fallback where the base has no /usr/share/zoneinfo",
+    "idna": "anyio and urllib3 encode a host name that is not ASCII with it",
+}
 
 
 class CheckFailed(SystemExit):
@@ -221,6 +230,29 @@ def logged_predictions(s3: dict) -> list[float]:
     return [line["prediction"] for line in lines]
 
 
+def imported_modules(stderr: str) -> set[str]:
+    """Top-level modules named by Python's import-time log (PYTHONPROFILEIMPORTTIME=1)."""
+    lines = (line.partition("|")[2] for line in stderr.splitlines() if "import time:" in line)
+    names = {line.rpartition("|")[2].strip().split(".")[0] for line in lines}
+    return names - {"", "imported package"}
+
+
+def never_imported(tag: str, imported: set[str]) -> list[str]:
+    """The distributions in the image's venv that no imported module belongs to."""
+    script = (
+        "import importlib.metadata as m, json; "
+        "names = sorted({d.metadata['Name'] for d in m.distributions()}); "
+        "print(json.dumps({'installed': names, 'modules': m.packages_distributions()}))"
+    )
+    found = json.loads(
+        podman("run", "--rm", *ULIMITS, "--entrypoint", "python", tag, "-c", script).stdout
+    )
+    used = {
+        dist for module, dists in found["modules"].items() if module in imported for dist in dists
+    }
+    return sorted(set(found["installed"]) - used - set(OPTIONAL) - {"bikecast"})
+
+
 def run_checks(repo: Path, keep: bool) -> dict:
     from bikecast.ml.card import ModelCard
     from bikecast.ml.runtime import ONNX_TOLERANCE
@@ -272,6 +304,7 @@ def run_checks(repo: Path, keep: bool) -> dict:
         "run", "-d", "--name", name, "--network", "host", *ULIMITS,
         "--read-only", "--tmpfs", "/tmp:rw,size=16m", "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges", "-e", "BIKECAST_REQUIRE_MODEL=true",
+        "-e", "PYTHONPROFILEIMPORTTIME=1",  # what the server imports, for never_imported()
         *[f"--env={k}={v}" for k, v in s3["env"].items()], tag,
     )  # fmt: skip
     url = f"http://127.0.0.1:{PORT}"
@@ -294,6 +327,9 @@ def run_checks(repo: Path, keep: bool) -> dict:
             raise CheckFailed(f"/predict {response.status_code}: {response.text[:200]}")
         served = response.json()["predictions"][0]
         onnx, xgb = expected_predictions(repo)
+        for path in ("/model", "/metrics"):
+            if (got := httpx.get(url + path, timeout=10)).status_code != 200:
+                raise CheckFailed(f"GET {path} {got.status_code}: {got.text[:200]}")
         figures["predict"] = {"served": served, "onnx_in_process": onnx, "xgboost": xgb}
         if served != onnx:
             raise CheckFailed(f"/predict {served} != the pipeline's ONNX prediction {onnx}")
@@ -315,6 +351,9 @@ def run_checks(repo: Path, keep: bool) -> dict:
         if logged != [round(served, 3)]:  # the log keeps forecasts to 3 decimals
             raise CheckFailed(f"the prediction log in S3 holds {logged}, not [{served}]")
         figures["prediction_log_s3"] = "the served forecast was written at shutdown"
+        unused = never_imported(tag, imported_modules(logs.stderr))
+        if unused:
+            raise CheckFailed(f"the image installs what serving never imports: {unused}")
     finally:
         s3["server"].stop()
         podman("rm", "-f", name, check=False)

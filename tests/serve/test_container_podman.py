@@ -1,9 +1,8 @@
 """The image built and run for real (scripts/container_check.py), where podman is installed.
 
-CI's fresh machines have no podman (it is not installed by .ci/run: making the stand-in base
-and building take ~3 min on top of the suite); `apt-get install -y podman runc mmdebstrap`
-makes this test run. It builds the real Dockerfile with the model `dvc repro` trained in
-`pipeline_repo` and checks the image from outside.
+`.ci/run` installs podman, runc and mmdebstrap (elsewhere: `apt-get install -y podman runc
+mmdebstrap`); without them the test is skipped. It builds the real Dockerfile with the model
+`dvc repro` trained in `pipeline_repo` and checks the image from outside.
 """
 
 from __future__ import annotations
