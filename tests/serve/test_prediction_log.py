@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ from fastapi.testclient import TestClient
 from tests.serve.test_app import RECORD, settings_for, tiny_model  # noqa: F401
 
 from bikecast.prediction_log.destinations import LocalDestination, destination
-from bikecast.prediction_log.records import FIELDS, Chunk, decode
+from bikecast.prediction_log.records import FIELDS, Chunk, decode, render
 from bikecast.prediction_log.writer import LogMetrics, PredictionLog
 from bikecast.serve import create_app
+from bikecast.serve.routes import INLINE_MAX_RECORDS
 from bikecast.serve.schemas import Record
 
 
@@ -47,6 +49,44 @@ def test_a_line_holds_the_request_the_forecast_and_the_range_check(tmp_path):
     assert lines[31]["outside_training_range"] == ["temp_c"]  # 31 °C > the range's 30
     assert lines[30]["outside_training_range"] == []
     assert len({line["request_id"] for line in lines}) == 1
+
+
+def test_each_line_is_the_record_as_json_would_write_it():
+    """render() formats a whole chunk at once; each line must still be what json.dumps makes
+    of that record alone (any offset, microseconds, quotes in a station id, range edges)."""
+    sent = [
+        RECORD | {"timestamp": "2011-03-13T02:30:00.250000-05:00", "temp_c": -0.5},
+        RECORD | {"timestamp": "2024-07-01T09:00:00+05:30", "wind_kmh": 40.0, "temp_c": 31.0},
+        RECORD | {"timestamp": "2024-11-03T05:59:59Z", "humidity_pct": 0.0, "station_id": 'a"b/ü'},
+        RECORD | {"timestamp": "2099-12-31T20:00:00-01:00", "temp_c": 30.0, "wind_kmh": 12.5},
+    ]
+    records = [Record.model_validate(r) for r in sent]
+    ranges = {"temp_c": (0.0, 30.0), "wind_kmh": (0.0, 35.0)}
+    predictions = np.array([0.0004, 1234.56789, 2.0005, 17.0])
+    got = [
+        json.loads(line)
+        for line in render(Chunk(1.7e9, "v2", records, predictions, ranges)).splitlines()
+    ]
+    for line, record, prediction in zip(got, records, predictions.tolist(), strict=True):
+        hour = record.timestamp.astimezone(UTC)
+        assert line == {
+            "request_id": line["request_id"], "request_time": "2023-11-14T22:13:20.000Z",
+            "model_version": "v2", "forecast_hour": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "timestamp": record.timestamp.isoformat(), "temp_c": record.temp_c,
+            "feels_like_c": record.feels_like_c, "humidity_pct": record.humidity_pct,
+            "wind_kmh": record.wind_kmh, "weather": record.weather, "station_id": record.station_id,
+            "prediction": round(prediction, 3),
+            "outside_training_range": [
+                name for name, (low, high) in ranges.items()
+                if not low <= getattr(record, name) <= high
+            ],
+        }  # fmt: skip
+    assert [line["outside_training_range"] for line in got] == [
+        ["temp_c"],
+        ["temp_c", "wind_kmh"],
+        [],
+        [],
+    ]
 
 
 def test_a_file_per_day_and_model_version(tmp_path):
@@ -159,15 +199,17 @@ def test_destination_urls():
 
 def test_the_api_logs_every_forecast_and_writes_them_at_shutdown(tiny_model, tmp_path):  # noqa: F811
     log_dir = tmp_path / "log"
-    settings = settings_for(tiny_model, tmp_path, prediction_log=str(log_dir))
+    settings = settings_for(tiny_model, tmp_path, prediction_log=str(log_dir), max_batch=200)
+    batch = [RECORD | {"temp_c": float(i % 40)} for i in range(INLINE_MAX_RECORDS + 36)]
     with TestClient(create_app(settings)) as client:
-        for n in (1, 3):
-            assert client.post("/predict", json={"records": [RECORD] * n}).status_code == 200
+        for records in ([RECORD], [RECORD] * 3, batch):  # the batch is logged after its reply
+            assert client.post("/predict", json={"records": records}).status_code == 200
         version = client.get("/model").json()["model_version"]
         assert not log_dir.exists()  # buffered: nothing written while requests wait
     lines = read_all(log_dir)
-    assert len(lines) == 4 and {line["model_version"] for line in lines} == {version}
-    assert len({line["request_id"] for line in lines}) == 2
+    assert len(lines) == 104 and {line["model_version"] for line in lines} == {version}
+    assert len({line["request_id"] for line in lines}) == 3
+    assert [line["temp_c"] for line in lines[4:]] == [r["temp_c"] for r in batch]  # in order
 
 
 def test_the_api_answers_while_its_log_destination_is_down(tiny_model, tmp_path):  # noqa: F811
