@@ -1,12 +1,15 @@
-"""bikecast.serve.metrics: the one-pass histogram update equals prometheus_client's own."""
+"""bikecast.serve.metrics: the one-pass histogram update equals prometheus_client's own, and
+a request's forecasts count the same whether they come one by one or in one batch."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from bikecast.serve.metrics import PREDICTION_BUCKETS, observe_all
+from bikecast.serve.metrics import PREDICTION_BUCKETS, SMALL, ForecastMetrics, observe_all
 
 
 def _histogram() -> tuple[CollectorRegistry, Histogram]:
@@ -35,8 +38,32 @@ def test_one_pass_equals_observe_per_value_at_every_bound():
     assert one['h_bucket{le="+Inf"}'] == len(values) == 5024
 
 
+def test_small_requests_count_as_one_big_one():
+    """observe() counts a few forecasts in Python and many with numpy: the same samples."""
+    rng = np.random.default_rng(1)
+    n = 40 * SMALL
+    inputs = {"temp_c": rng.uniform(-15, 45, n), "wind_kmh": rng.uniform(0, 80, n)}
+    predictions = rng.gamma(1.5, 120, n)
+
+    ranges = {"temp_c": (-5.0, 38.0), "wind_kmh": (0.0, 60.0)}
+    model = SimpleNamespace(version="v1", card=SimpleNamespace(input_ranges=ranges))
+
+    one_by_one, at_once = CollectorRegistry(), CollectorRegistry()
+    small = ForecastMetrics(one_by_one)
+    for start in range(0, n, 3):  # 3 forecasts a request: the Python path
+        part = {name: values[start : start + 3] for name, values in inputs.items()}
+        small.observe(model, part, predictions[start : start + 3])
+    ForecastMetrics(at_once).observe(model, inputs, predictions)  # n > SMALL: the numpy path
+    few, many = samples(one_by_one), samples(at_once)
+    total = 'bikecast_prediction_rentals_sum{model_version="v1"}'
+    assert few.pop(total) == pytest.approx(many.pop(total), rel=1e-12)
+    assert few == many
+    out = few['bikecast_inputs_out_of_range_total{input="temp_c",model_version="v1"}']
+    assert out == np.count_nonzero((inputs["temp_c"] < -5) | (inputs["temp_c"] > 38)) > 0
+
+
 def samples(registry: CollectorRegistry) -> dict[str, float]:
     """name{labels} → value of every sample, without the creation time."""
     lines = generate_latest(registry).decode().splitlines()
     pairs = (line.rsplit(" ", 1) for line in lines if line and not line.startswith("#"))
-    return {name: float(value) for name, value in pairs if not name.startswith("h_created")}
+    return {name: float(value) for name, value in pairs if "_created" not in name}
