@@ -168,13 +168,18 @@ def test_a_request_the_log_cannot_render_is_dropped_and_counted_not_raised(tmp_p
     writer = PredictionLog(LocalDestination(tmp_path), metrics=LogMetrics(registry))
     broken = Chunk(0.0, "v1", [object(), object()], np.zeros(2))  # records without fields
     with caplog.at_level(logging.ERROR):
-        writer.record(broken)
-    assert (writer.buffered, writer.dropped) == (0, 2)
+        writer.record(chunk(3))
+        writer.record(broken)  # queued as it is: the thread (here, flush) renders it
+        writer.record(chunk(1))
+        assert writer.buffered == 6
+        assert writer.flush()
+    assert (writer.buffered, writer.dropped, writer.written) == (0, 2, 4)
     assert (
         registry.get_sample_value("bikecast_prediction_log_records_total", {"outcome": "dropped"})
         == 2
     )
     assert "cannot render a request" in caplog.text
+    assert len(read_all(tmp_path)) == 4  # the others' lines are written
 
 
 def test_shutdown_with_the_destination_down_says_what_is_lost(tmp_path, caplog):

@@ -90,10 +90,9 @@ def _outside(record: Any, ranges: Mapping[str, tuple[float, float]]) -> str:
 
 def render(chunk: Chunk) -> str:
     """The chunk's JSON lines, one per forecast hour, in request order, each ending in a
-    newline. Written by hand from a template (~10 µs a line on these machines, timeit): the
-    values are the validated record's finite floats, a weather label, hex ids
-    and ISO times, none of which needs escaping; the station id is escaped by json.dumps.
-    The API renders at request time, so the background thread only compresses and writes."""
+    newline. Written by hand from a template (~10 µs a line in the log's thread, timeit): the
+    values are the validated record's finite floats, a weather label, hex ids and ISO times,
+    none of which needs escaping; the station id is escaped by json.dumps."""
     request_time = (
         datetime.fromtimestamp(chunk.request_time, UTC)
         .isoformat(timespec="milliseconds")

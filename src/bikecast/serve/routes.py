@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -189,7 +189,7 @@ def level_info(level: LevelTable) -> LevelInfo:
 
 
 async def forecast(
-    records: Sequence[Record], model: LoadedModel, request: Request, background: BackgroundTasks
+    records: Sequence[Record], model: LoadedModel, request: Request
 ) -> PredictResponse | JSONResponse:
     """The body of /predict, once pydantic has validated the records."""
     if errors := station_errors(records, model):
@@ -202,22 +202,20 @@ async def forecast(
         inputs = records_inputs(records, model.grain)
         predictions = predict(model.booster, inputs, model.stations, model.level)
         state.forecasts.observe(model, inputs, predictions)
+        if (prediction_log := getattr(state, "prediction_log", None)) is not None:
+            prediction_log.record(
+                Chunk(received, model.version, records, predictions, model.card.input_ranges)
+            )
         return predictions
 
-    inline = len(records) <= INLINE_MAX_RECORDS
     try:
-        if inline:  # a few milliseconds of CPU: cheaper on the event loop than a thread hop
+        if len(records) <= INLINE_MAX_RECORDS:
+            # a few milliseconds of CPU: cheaper on the event loop than a thread hop
             predictions = run()
         else:  # a big batch must not stall /health and the other requests
             predictions = await run_in_threadpool(run)
     except UnknownStationError as exc:  # checked above; kept so it can never be a 500
         return error_response(422, f"records: {exc}")
-    if (prediction_log := getattr(state, "prediction_log", None)) is not None:
-        chunk = Chunk(received, model.version, records, predictions, model.card.input_ranges)
-        if inline:  # µs a line
-            prediction_log.record(chunk)
-        else:  # ~4 µs a line: a big batch's client does not wait for its log lines
-            background.add_task(prediction_log.record, chunk)
     return PredictResponse(
         model_version=model.version,
         predictions=predictions.tolist(),
@@ -233,10 +231,9 @@ def api_router(max_batch: int) -> APIRouter:
         body: PredictRequest,  # type: ignore[valid-type]
         model: ReadyDep,
         request: Request,
-        background: BackgroundTasks,
     ) -> PredictResponse:
         """Forecast rentals per hour for each record, in the order given."""
-        return await forecast(body.records, model, request, background)  # type: ignore[attr-defined,return-value]
+        return await forecast(body.records, model, request)  # type: ignore[attr-defined,return-value]
 
     router = APIRouter()
     router.add_api_route("/health", health, methods=["GET"], tags=["ops"])
