@@ -174,10 +174,9 @@ def test_a_request_the_log_cannot_render_is_dropped_and_counted_not_raised(tmp_p
         assert writer.buffered == 6
         assert writer.flush()
     assert (writer.buffered, writer.dropped, writer.written) == (0, 2, 4)
-    assert (
-        registry.get_sample_value("bikecast_prediction_log_records_total", {"outcome": "dropped"})
-        == 2
-    )
+    value = registry.get_sample_value
+    assert value("bikecast_prediction_log_records_total", {"outcome": "dropped"}) == 2
+    assert value("bikecast_prediction_log_buffered") == 0
     assert "cannot render a request" in caplog.text
     assert len(read_all(tmp_path)) == 4  # the others' lines are written
 

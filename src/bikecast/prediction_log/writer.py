@@ -183,6 +183,7 @@ class PredictionLog:
             self._chunks.extend(rendered)
             if lost:
                 self._drop(lost)
+            self._trim()  # requests queued while this rendered may have overfilled it
 
     def _flush(self) -> bool:
         with self._lock:
