@@ -43,38 +43,36 @@ class ForecastMetrics:
         )
 
     def observe(self, model: LoadedModel, inputs: dict[str, Any], predictions: np.ndarray) -> None:
-        """Count one request's forecasts (thread-safe: big batches call it in the pool). A few
-        forecasts are counted in plain Python: numpy's per-call cost is more than their work."""
+        """Count one request's forecasts (thread-safe: big batches call it in the pool)."""
         version = model.version
-        small = len(predictions) <= SMALL
         self.predictions.labels(version).inc(len(predictions))
-        rentals = self.rentals.labels(version)
-        if small:
-            for value in predictions.tolist():
-                rentals.observe(value)
-        else:
-            observe_all(rentals, predictions)
+        observe_all(self.rentals.labels(version), predictions)
         for name, (low, high) in (model.card.input_ranges or {}).items():
-            values = inputs[name]
-            if small:
-                outside = sum(1 for v in values.tolist() if not low <= v <= high)
-            else:
-                outside = int(np.count_nonzero((values < low) | (values > high)))
+            outside = count_outside(inputs[name], low, high)
             if outside:
                 self.out_of_range.labels(version, name).inc(outside)
+
+
+def count_outside(values: np.ndarray, low: float, high: float) -> int:
+    """How many values lie outside [low, high]; a few in plain Python (numpy's per-call cost
+    is more than their work)."""
+    if len(values) <= SMALL:
+        return sum(1 for v in values.tolist() if not low <= v <= high)
+    return int(np.count_nonzero((values < low) | (values > high)))
 
 
 def observe_all(histogram: Any, values: np.ndarray) -> None:
     """`histogram.observe(v)` for every value, in one numpy pass.
 
-    prometheus_client's own call costs ~5 µs a value (50 ms for a 10,000-record request). Its
-    histogram keeps one counter per bucket (not cumulative) and a sum, so each bucket's count
-    goes in at once. A client version without those attributes gets the plain loop.
+    prometheus_client's own call costs ~1-5 µs a value (10-50 ms for a 10,000-record
+    request). Its histogram keeps one counter per bucket (not cumulative) and a sum, so each
+    bucket's count goes in at once. A few values, or a client version without those
+    attributes, get the plain loop (numpy's per-call cost is more than a few values' work).
     """
     bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
     total = getattr(histogram, "_sum", None)
-    if bounds is None or buckets is None or total is None:
+    if len(values) <= SMALL or bounds is None or buckets is None or total is None:
         for value in values.tolist():
             histogram.observe(value)
         return
