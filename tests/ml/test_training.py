@@ -9,7 +9,7 @@ from bikecast.ml import baselines
 from bikecast.ml.evaluation import plot_tables, score
 from bikecast.ml.metrics import regression_metrics, skill
 from bikecast.ml.split import split_by_time
-from bikecast.ml.training import fit, hour_counts, train_window
+from bikecast.ml.training import fit, hour_counts, threads, train_window
 from bikecast.stages.features import feature_table
 
 
@@ -45,6 +45,20 @@ def test_training_is_deterministic_to_the_byte(table):
     assert a == b
     c = fit(train, small_params(seed=7)).booster.save_raw("ubj")
     assert c != a
+
+
+def test_the_model_is_the_same_whatever_the_thread_count(table, monkeypatch):
+    """OMP_NUM_THREADS only sets how fast: the tests run one thread per process (conftest)."""
+    train, _ = split_by_time(table, table["timestamp"].iloc[-1], test_days=7)
+    models = []
+    for count in ("1", "2", "3"):
+        monkeypatch.setenv("OMP_NUM_THREADS", count)
+        assert threads() == int(count)
+        models.append(fit(train, small_params()).booster.save_raw("ubj"))
+    assert models[0] == models[1] == models[2]
+    for unset in ("", "0", "two"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        assert threads() == 2
 
 
 def test_training_needs_rows_before_and_inside_the_validation_days(table):
