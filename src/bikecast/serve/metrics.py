@@ -57,7 +57,7 @@ def count_outside(values: np.ndarray, low: float, high: float) -> int:
     """How many values lie outside [low, high]; a few in plain Python (numpy's per-call cost
     is more than their work)."""
     if len(values) <= SMALL:
-        return sum(1 for v in values.tolist() if not low <= v <= high)
+        return sum(1 for v in values.tolist() if v < low or v > high)
     return int(np.count_nonzero((values < low) | (values > high)))
 
 
