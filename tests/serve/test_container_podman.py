@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [
     pytest.mark.slow,
+    # the first run on a machine makes the Debian base (mmdebstrap, ~3.5 min) and installs
+    # every dependency: the suite's 600 s per test is too short for a busy machine
+    pytest.mark.timeout(1500),
     pytest.mark.skipif(
         not (shutil.which("podman") and shutil.which("runc")),
         reason="podman + runc not installed (apt-get install -y podman runc mmdebstrap)",
