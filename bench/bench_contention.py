@@ -44,14 +44,11 @@ import pandas as pd
 from bikecast.config import load_params
 from bikecast.grain import Grain
 from bikecast.ml.features import feature_columns
-from bikecast.ml import training
 from bikecast.ml.training import fit
-xgb_params = training.xgb_params
-training.xgb_params = lambda p, nthread=2: xgb_params(p, int(sys.argv[2]))
 params = load_params("params.yaml")
 base = pd.read_parquet("data/split/train.parquet")
 train = pd.concat([base.assign(timestamp=base["timestamp"] - pd.Timedelta(weeks=52 * i))
-                   for i in reversed(range(int(sys.argv[3])))], ignore_index=True)
+                   for i in reversed(range(int(sys.argv[2])))], ignore_index=True)
 columns = feature_columns(Grain(params.grain))
 fit(train, params.train, columns)  # warm-up: OpenMP threads, caches
 start = time.perf_counter()
@@ -65,8 +62,8 @@ def run(policy: tuple[dict, int], fits: int, copies: int, stack: int = 1) -> flo
     """Wall time of the timed fits in `copies` processes started together (the slowest)."""
     extra, threads = policy
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
-    env.update(extra)
-    command = [sys.executable, "-c", FIT, str(fits), str(threads), str(stack)]
+    env.update(extra, OMP_NUM_THREADS=str(threads))  # training.threads()
+    command = [sys.executable, "-c", FIT, str(fits), str(stack)]
     procs = [
         subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(copies)

@@ -20,7 +20,7 @@ BIN = Path(sys.executable).parent  # the venv's bin: bikecast and dvc live here
 REPO_FILES = ("pyproject.toml", "params.yaml", "dvc.yaml", "dvc.lock", ".dvcignore", ".gitignore")
 REPO_DIRS = ("src", "data/seed", ".dvc")
 # One XGBoost thread per process (training.threads(); the model is the same to the byte):
-# the suite runs two workers on 2 cores, and two 2-thread fits side by side take ~10x
+# the suite runs two workers on 2 cores, and two 2-thread fits side by side take 3-50x
 # longer than alone, two 1-thread ones 1.3x (bench/bench_contention.py). Set before any
 # import of xgboost, and inherited by every `dvc repro` and `bikecast` a test starts.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -56,12 +56,7 @@ def train_station_model(directory: Path) -> StationModel:
     )
     full = station_table(frame, params)
     train = feature_table(frame, full)
-    with pytest.MonkeyPatch.context() as patch:
-        # one XGBoost thread: on a busy 2-core runner two threads spin-wait on each other
-        # (measured 40x slower here); the thread count does not change what is tested
-        one_thread = train_stage.xgb_params
-        patch.setattr(train_stage, "xgb_params", lambda params, nthread=1: one_thread(params, 1))
-        fitted = train_stage.fit(train, params.train, feature_columns("station"))
+    fitted = train_stage.fit(train, params.train, feature_columns("station"))  # conftest: 1 thread
     directory.mkdir(parents=True, exist_ok=True)
     model = directory / "model.ubj"
     fitted.booster.save_model(str(model))

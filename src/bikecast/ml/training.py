@@ -34,14 +34,14 @@ log = logging.getLogger(__name__)
 
 def threads() -> int:
     """XGBoost threads per local fit: OMP_NUM_THREADS when set, else 2. The model is the same
-    to the byte whatever the count; 2 fit 1.2-1.4x faster than 1 alone, but two 2-thread fits
-    side by side on 2 cores take ~10x longer than alone (OpenMP's idle threads spin on the
-    core the other fit needs) and two 1-thread fits 1.3x (bench/bench_contention.py)."""
+    to the byte whatever the count; 2 fit 1.2-1.5x faster than 1 alone, but two 2-thread fits
+    side by side on 2 cores take 3-50x longer than alone (OpenMP's idle threads spin on the
+    core the other fit needs) and two 1-thread fits 1.3-1.4x (bench/bench_contention.py)."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else 2
 
 
-def xgb_params(params: TrainParams, nthread: int | None = None) -> dict[str, Any]:
+def xgb_params(params: TrainParams, nthread: int) -> dict[str, Any]:
     return {
         "objective": "reg:squarederror",  # on log1p(target): minimises RMSLE
         "eval_metric": "rmse",
@@ -53,7 +53,7 @@ def xgb_params(params: TrainParams, nthread: int | None = None) -> dict[str, Any
         "min_child_weight": params.min_child_weight,
         "lambda": params.reg_lambda,
         "seed": params.seed,
-        "nthread": nthread or threads(),
+        "nthread": nthread,
     }
 
 
