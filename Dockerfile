@@ -38,15 +38,22 @@ RUN uv sync --locked --no-dev --no-editable
 # not its InferenceSession (protobuf, flatbuffers, packaging).
 RUN uv pip uninstall --python /opt/venv/bin/python \
     rich pygments markdown-it-py mdurl protobuf flatbuffers packaging
-# What the server never loads: the packages' own test suites, and ONNX Runtime's C-API library
-# (its Python binding carries the runtime itself; scripts/container_check.py checks that the
-# image still predicts what the pipeline does).
-# botocore's models of the ~400 AWS services but the two the prediction log calls: S3 (the
-# log) and STS (a pod's or workflow's web-identity role).
-RUN find /opt/venv -depth -type d -name tests -path '*/site-packages/*' -exec rm -rf {} + \
-    && rm -f /opt/venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* \
-    && find /opt/venv/lib/python3*/site-packages/botocore/data -mindepth 1 -maxdepth 1 -type d \
-       ! -name s3 ! -name sts -exec rm -rf {} +
+# What the server never loads (scripts/container_check.py checks that the image still
+# predicts what the pipeline does):
+# - the packages' own test suites;
+# - ONNX Runtime's C-API library (its Python binding carries the runtime itself) and its
+#   offline tools (model conversion, quantization, transformer optimisation);
+# - numpy's build tools (distutils, f2py);
+# - the holiday names' translations but en_US, the catalogue `holidays` opens for the US;
+# - botocore's models of the ~400 AWS services but the two the prediction log calls: S3 (the
+#   log) and STS (a pod's or workflow's web-identity role).
+RUN cd /opt/venv/lib/python3*/site-packages \
+    && find . -depth -type d -name tests -exec rm -rf {} + \
+    && rm -rf onnxruntime/capi/libonnxruntime.so.* \
+       onnxruntime/tools onnxruntime/quantization onnxruntime/transformers \
+       numpy/distutils numpy/f2py /opt/venv/bin/f2py /opt/venv/bin/onnxruntime_test \
+    && find holidays/locale -mindepth 1 -maxdepth 1 ! -name en_US -exec rm -rf {} + \
+    && find botocore/data -mindepth 1 -maxdepth 1 -type d ! -name s3 ! -name sts -exec rm -rf {} +
 
 # --- runtime: the venv, the model and its metadata, a non-root user -------------------------
 FROM ${PYTHON_IMAGE} AS runtime
