@@ -95,7 +95,7 @@ def test_serving_dependency_closure_has_no_pipeline_or_cuda_package():
             continue
         seen.add(name)
         todo.extend(d["name"] for d in packages[name].get("dependencies", []))
-    assert {"fastapi", "uvicorn", "onnxruntime", "prometheus-fastapi-instrumentator"} <= seen
+    assert {"fastapi", "uvicorn", "onnxruntime", "prometheus-client"} <= seen
     assert not seen & PIPELINE_ONLY
     # the API runs the ONNX export: no XGBoost, hence no scipy, no CUDA
     assert not seen & {"xgboost", "xgboost-cpu", "scipy", "scikit-learn", "onnxmltools", "pandas"}

@@ -1,5 +1,6 @@
-"""bikecast.serve.metrics: the one-pass histogram update equals prometheus_client's own, and
-a request's forecasts count the same whether they come one by one or in one batch."""
+"""bikecast.serve.metrics: requests are counted by the route they matched, the one-pass
+histogram update equals prometheus_client's own, and a request's forecasts count the same
+whether they come one by one or in one batch."""
 
 from __future__ import annotations
 
@@ -9,7 +10,59 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from bikecast.serve.metrics import PREDICTION_BUCKETS, SMALL, ForecastMetrics, observe_all
+from bikecast.serve.metrics import (
+    PREDICTION_BUCKETS,
+    SMALL,
+    ForecastMetrics,
+    RequestMetrics,
+    observe_all,
+    request_series,
+)
+
+
+def test_requests_are_counted_by_the_route_they_matched():
+    """The handler label is the route's template (a 405 too), "none" for a path no route
+    matches; a handler that raises counts as the 500 the server answers; /metrics is not
+    counted; a router included with a prefix keeps its full path."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.testclient import TestClient
+
+    registry = CollectorRegistry()
+    app = FastAPI()
+    app.add_middleware(RequestMetrics, **request_series(registry))
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("boom")
+
+    @app.get("/metrics")
+    async def metrics() -> str:
+        return "x"
+
+    app.include_router(router)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        for path in ("/v1/items/1", "/v1/items/2", "/v1/items/x", "/nowhere", "/boom", "/metrics"):
+            client.get(path)
+        client.post("/v1/items/1")
+    counted = {
+        name: value
+        for name, value in samples(registry).items()
+        if name.startswith("http_requests_total")
+    }
+    assert counted == {
+        'http_requests_total{handler="/v1/items/{item_id}",method="GET",status="200"}': 2.0,
+        'http_requests_total{handler="/v1/items/{item_id}",method="GET",status="422"}': 1.0,
+        'http_requests_total{handler="/v1/items/{item_id}",method="POST",status="405"}': 1.0,
+        'http_requests_total{handler="none",method="GET",status="404"}': 1.0,
+        'http_requests_total{handler="/boom",method="GET",status="500"}': 1.0,
+    }
+    latency = samples(registry)['http_request_duration_seconds_count{handler="/boom",method="GET"}']
+    assert latency == 1.0
 
 
 def _histogram() -> tuple[CollectorRegistry, Histogram]:

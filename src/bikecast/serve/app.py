@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from bikecast.ml.model import ModelError
 from bikecast.prediction_log.writer import PredictionLog
@@ -29,32 +29,20 @@ from bikecast.serve.state import load_served_model
 log = logging.getLogger(__name__)
 
 
-# Request latency buckets, in seconds: one-record forecasts take milliseconds, 10k-record
-# batches a few hundred (bench/RESULTS.md); the slow-predictions alert fires at 0.5.
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-
-
 def _instrument(app: FastAPI) -> Any:
-    """Request counts and latencies by route; the forecasts (serve/metrics.py)."""
-    from prometheus_client import CollectorRegistry, Gauge
-    from prometheus_fastapi_instrumentator import Instrumentator, metrics
+    """Request counts and latencies by route, the forecasts (serve/metrics.py), /metrics."""
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
+    from starlette.responses import Response
 
-    from bikecast.serve.metrics import ForecastMetrics
+    from bikecast.serve.metrics import ForecastMetrics, RequestMetrics, request_series
 
     registry = CollectorRegistry()  # per app: tests build many apps in one process
-    # Only the two series the alerts and the dashboard read (deploy/): the library's default
-    # set also keeps request and response sizes and a second latency histogram, which cost
-    # a one-record /predict more than its model call.
-    Instrumentator(
-        should_group_status_codes=False,
-        excluded_handlers=["/metrics"],
-        registry=registry,
-    ).add(
-        metrics.requests(registry=registry),  # http_requests_total{handler,method,status}
-        metrics.latency(  # http_request_duration_seconds{handler,method}
-            should_include_status=False, buckets=LATENCY_BUCKETS, registry=registry
-        ),
-    ).instrument(app).expose(app, include_in_schema=False)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(RequestMetrics, **request_series(registry))
+    app.add_route("/metrics", metrics, include_in_schema=False)
     app.state.forecasts = ForecastMetrics(registry)
     app.state.model_info = Gauge(
         "bikecast_model_info",

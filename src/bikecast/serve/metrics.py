@@ -1,22 +1,88 @@
-"""What /metrics says about the forecasts themselves, beside requests and latencies: how many
-were made, how they are distributed, and how many inputs fell outside the ranges the served
-fit was trained on. A dashboard or an alert watches these (deploy/prometheus/alerts.yaml,
+"""What /metrics says: requests and their latencies by route, and the forecasts themselves (how
+many were made, how they are distributed, how many inputs fell outside the ranges the served
+fit was trained on). The alerts and the dashboard watch these (deploy/prometheus/alerts.yaml,
 deploy/grafana/bikecast.json) between retrains.
 """
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
     from bikecast.serve.state import LoadedModel
+
+# Request latency buckets, in seconds: one-record forecasts take milliseconds, 10k-record
+# batches a few hundred (bench/RESULTS.md); the slow-predictions alert fires at 0.5.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 # Rentals per hour: the city's quiet nights are under 10, its busiest hours near 1,000.
 PREDICTION_BUCKETS = (1, 5, 10, 25, 50, 100, 200, 300, 500, 750, 1000)
 SMALL = 16  # forecasts per request counted one by one
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: `http_requests_total{handler,method,status}` and
+    `http_request_duration_seconds{handler,method}`, the series (and labels) of
+    prometheus-fastapi-instrumentator, which this replaces: it matched every request against
+    the routes a second time, ~50 µs of a one-record /predict's ~400 (bench/RESULTS.md).
+    Here the handler is the route Starlette matched (`scope["route"]`: its path template,
+    also for a 405), and "none" when no route did."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        requests: Counter,
+        latency: Histogram,
+        excluded: tuple[str, ...] = ("/metrics",),
+    ) -> None:
+        self.app, self.requests, self.latency, self.excluded = app, requests, latency, excluded
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        status = 500  # what the server answers when the app raises
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            handler = getattr(scope.get("route"), "path", None) or "none"
+            if handler not in self.excluded:
+                method = scope["method"]
+                self.requests.labels(handler, method, str(status)).inc()
+                self.latency.labels(handler, method).observe(perf_counter() - start)
+
+
+def request_series(registry: CollectorRegistry) -> dict[str, Any]:
+    """RequestMetrics' two series, registered once per app (the middleware is built later)."""
+    return {
+        "requests": Counter(
+            "http_requests",
+            "Total number of requests by method, status and handler.",
+            ["handler", "method", "status"],
+            registry=registry,
+        ),
+        "latency": Histogram(
+            "http_request_duration_seconds",
+            "Duration of HTTP requests in seconds",
+            ["handler", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        ),
+    }
 
 
 class ForecastMetrics:
