@@ -30,9 +30,9 @@ class RequestMetrics:
     """Pure ASGI middleware: `http_requests_total{handler,method,status}` and
     `http_request_duration_seconds{handler,method}`, the series (and labels) of
     prometheus-fastapi-instrumentator, which this replaces: it matched every request against
-    the routes a second time, ~50 µs of a one-record /predict's ~400 (bench/RESULTS.md).
-    Here the handler is the route Starlette matched (`scope["route"]`: its path template,
-    also for a 405), and "none" when no route did."""
+    the routes a second time, ~45 µs of a one-record /predict's ~370 in process
+    (bench/RESULTS.md). Here the handler is the route Starlette matched (`scope["route"]`:
+    its path template, also for a 405), and "none" when no route did."""
 
     def __init__(
         self,
